@@ -1,0 +1,45 @@
+# Liaison: `make run` serves the demo, `make test` runs the suite. Both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help install run test lint format migrate seed lock clean
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the project with its pinned dependencies
+
+migrate: install ## Bring the database to the latest schema
+	$(BIN)/liaison migrate
+
+seed: migrate ## Load the demo content
+	$(BIN)/liaison seed
+
+run: seed ## Migrate, load the demo and serve the API on 127.0.0.1:8000
+	$(BIN)/liaison serve
+
+test: install ## Run the whole test suite
+	$(BIN)/pytest
+
+lint: install ## ruff and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install ## Format the code
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+lock: ## Re-pin every dependency in constraints.txt (after changing pyproject.toml)
+	$(BIN)/python -m pip freeze --exclude-editable --exclude liaison > constraints.txt
+
+clean: ## Remove the virtual environment and local data
+	rm -rf $(VENV) var

@@ -1,0 +1,132 @@
+"""Documents (pages and fragments), their variants and revisions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import msgspec
+
+from schemas.blocks import Blocks, FragmentKey
+from schemas.facts import LocaleTag
+from schemas.sites import SiteKey
+
+DocumentKind = Literal["page", "fragment"]
+Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,120}$", description="URL slug of a page.")]
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+Message = Annotated[str, msgspec.Meta(max_length=1000)]
+RevisionNumber = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class DocumentCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of ``POST /v1/documents``.
+
+    A page belongs to one ``site`` and has a ``slug``; a fragment has a ``key``
+    and may be included by pages of any site.
+    """
+
+    kind: DocumentKind
+    source_locale: LocaleTag
+    site: SiteKey | None = None
+    slug: Slug | None = None
+    key: FragmentKey | None = None
+
+
+class VariantOut(msgspec.Struct):
+    """A document in one locale: its head and published revisions."""
+
+    locale: str
+    head_revision: int | None
+    published_revision: int | None
+    published_at: dt.datetime | None
+    etag: str | None
+
+
+class DocumentOut(msgspec.Struct):
+    """A document and its variants."""
+
+    id: int
+    kind: DocumentKind
+    source_locale: str
+    site: str | None
+    slug: str | None
+    key: str | None
+    created_at: dt.datetime
+    variants: list[VariantOut]
+
+
+class RevisionCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of ``POST /v1/documents/{id}/variants/{locale}/revisions``.
+
+    ``base_revision`` (or ``If-Match``) must name the variant's head when the
+    variant already has revisions. A translation (a locale other than the
+    document's source locale) names the ``source_revision`` it translates.
+    """
+
+    title: Title
+    blocks: Blocks
+    message: Message = ""
+    base_revision: RevisionNumber | None = None
+    source_revision: RevisionNumber | None = None
+
+
+class RevertRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of ``POST .../revert``: make a new revision holding ``revision``'s content."""
+
+    revision: RevisionNumber
+    base_revision: RevisionNumber | None = None
+    message: Message = ""
+
+
+class PublishRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of ``POST .../publish``: the revision that goes live."""
+
+    revision: RevisionNumber
+
+
+class RevisionOut(msgspec.Struct):
+    """An immutable revision of a variant."""
+
+    document_id: int
+    locale: str
+    number: int
+    title: str
+    blocks: Blocks
+    author: str
+    message: str
+    created_at: dt.datetime
+    base_revision: int | None
+    source_revision: int | None
+    etag: str
+
+
+class RevisionSummary(msgspec.Struct):
+    """A revision in a history listing (no content)."""
+
+    number: int
+    title: str
+    author: str
+    message: str
+    created_at: dt.datetime
+    base_revision: int | None
+    source_revision: int | None
+    published: bool
+
+
+class RevisionPage(msgspec.Struct):
+    """One page of a variant's history, newest first.
+
+    Pass ``next_cursor`` as ``cursor`` to get the next page; it is null on the last.
+    """
+
+    items: list[RevisionSummary]
+    next_cursor: int | None
+
+
+class PublicationOut(msgspec.Struct):
+    """The publication pointer of a variant after a publish or unpublish."""
+
+    document_id: int
+    locale: str
+    published_revision: int | None
+    published_at: dt.datetime | None

@@ -1,0 +1,1 @@
+"""Liaison's deployable services: the content service and the sync worker."""

@@ -1,0 +1,156 @@
+"""The ``liaison`` command line: serve, migrate, seed, and manage tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from services.content.domain.errors import DomainError
+from services.content.settings import Settings
+from services.content.storage.database import Database
+
+T = TypeVar("T")
+console = Console()
+errors = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    async def run() -> T:
+        db = Database.from_url(settings.database_url)
+        try:
+            return await work(db)
+        finally:
+            await db.close()
+
+    try:
+        return asyncio.run(run())
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Liaison: versioned bilingual embassy pages, facts and change events.
+
+    Settings come from LIAISON_* environment variables (see .env.example).
+    """
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database to the latest schema."""
+    from services.content.storage.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    console.print(f"[green]database at the latest schema[/] ({_redacted(settings.database_url)})")
+
+
+@main.command()
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Demo JSON file.")
+def seed(path: Path | None) -> None:
+    """Load the demo content (New Delhi's Internal Security page, fr and en). Safe to run twice."""
+    from services.content.demo.loader import DEMO_FILE, load_demo
+
+    settings = _settings()
+    with console.status("loading demo content") as status:
+        report = _with_db(
+            settings, lambda db: load_demo(db, path or DEMO_FILE, lambda msg: status.update(f"loaded {msg}"))
+        )
+    console.print(
+        f"[green]demo content ready[/]: created {report.sites} sites, {report.facts} facts, "
+        f"{report.documents} documents, {report.revisions} revisions"
+    )
+
+
+@main.command()
+@click.option("--host", help="Address to bind (default LIAISON_HOST).")
+@click.option("--port", type=int, help="Port to bind (default LIAISON_PORT).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+def serve(host: str | None, port: int | None, workers: int) -> None:
+    """Serve the content API."""
+    import uvicorn
+
+    settings = _settings()
+    uvicorn.run(
+        "services.content.asgi:app_factory",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+@main.group()
+def token() -> None:
+    """Create, list and revoke API tokens."""
+
+
+@token.command("create")
+@click.option("--name", required=True, help="Who or what holds the token.")
+@click.option(
+    "--role", required=True, type=click.Choice(["admin", "editor", "translator", "reader"]), help="What it may do."
+)
+@click.option("--site", "sites", multiple=True, help="A site it is limited to (repeat; default: all sites).")
+@click.option("--locale", "locales", multiple=True, help="A locale a translator is limited to (repeat).")
+def token_create(name: str, role: str, sites: tuple[str, ...], locales: tuple[str, ...]) -> None:
+    """Create a token. Its secret is printed once and never stored."""
+    from services.content.usecases.tokens import create_token
+
+    issued = _with_db(_settings(), lambda db: create_token(db, name, role, list(sites) or None, list(locales) or None))
+    errors.print(f"token {issued.token.id} created for '{name}' ({role}); it will not be shown again:")
+    click.echo(issued.secret)
+
+
+@token.command("list")
+def token_list() -> None:
+    """List tokens (ids, names, roles, scopes; never secrets)."""
+    from services.content.usecases.tokens import list_tokens
+
+    table = Table("id", "name", "role", "sites", "locales", "created", "revoked")
+    for t in _with_db(_settings(), list_tokens):
+        table.add_row(
+            str(t.id),
+            t.name,
+            t.role,
+            ", ".join(t.sites) if t.sites else "all",
+            ", ".join(t.locales) if t.locales else "all",
+            t.created_at.strftime("%Y-%m-%d %H:%M"),
+            t.revoked_at.strftime("%Y-%m-%d %H:%M") if t.revoked_at else "",
+        )
+    console.print(table)
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+def token_revoke(token_id: int) -> None:
+    """Revoke a token by id; it stops working at once."""
+    from services.content.usecases.tokens import revoke_token
+
+    _with_db(_settings(), lambda db: revoke_token(db, token_id))
+    console.print(f"token {token_id} revoked")
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

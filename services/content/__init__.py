@@ -1,0 +1,1 @@
+"""The content service: versioned bilingual documents, facts, and their HTTP API."""

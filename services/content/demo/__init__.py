@@ -1,0 +1,1 @@
+"""Demo content: the New Delhi "Internal Security section" page, in French and English."""

@@ -1,0 +1,1 @@
+"""Pure domain rules: no Litestar, SQL or Redis imports here (see ARCHITECTURE.md)."""

@@ -1,0 +1,88 @@
+"""Who may do what: roles, site scopes and locale scopes of API tokens."""
+
+from __future__ import annotations
+
+import enum
+
+import msgspec
+
+from services.content.domain.errors import Forbidden
+
+
+class Role(enum.StrEnum):
+    """A token's role. Each role can do what the ones below it can, within its scope."""
+
+    READER = "reader"
+    """Reads drafts, history and diffs."""
+    TRANSLATOR = "translator"
+    """Also writes translation revisions in its locales."""
+    EDITOR = "editor"
+    """Also writes source revisions, publishes, reverts, and edits facts."""
+    ADMIN = "admin"
+    """Also creates sites and deletes documents and facts."""
+
+
+_RANK = {Role.READER: 0, Role.TRANSLATOR: 1, Role.EDITOR: 2, Role.ADMIN: 3}
+
+
+class Action(enum.StrEnum):
+    """Things a request may try to do."""
+
+    READ_DRAFTS = "read drafts"
+    WRITE_TRANSLATION = "write a translation"
+    WRITE_SOURCE = "write a revision"
+    PUBLISH = "publish"
+    WRITE_FACT = "write a fact"
+    DELETE = "delete"
+    MANAGE_SITES = "manage sites"
+
+
+_NEEDS = {
+    Action.READ_DRAFTS: Role.READER,
+    Action.WRITE_TRANSLATION: Role.TRANSLATOR,
+    Action.WRITE_SOURCE: Role.EDITOR,
+    Action.PUBLISH: Role.EDITOR,
+    Action.WRITE_FACT: Role.EDITOR,
+    Action.DELETE: Role.ADMIN,
+    Action.MANAGE_SITES: Role.ADMIN,
+}
+
+
+class Principal(msgspec.Struct, frozen=True):
+    """The holder of a valid token.
+
+    ``sites`` and ``locales`` of ``None`` mean "all". A resource that belongs to
+    no single site (a shared fragment, a global fact, the site list) is only
+    writable by a token scoped to all sites.
+    """
+
+    token_id: int
+    name: str
+    role: Role
+    sites: frozenset[str] | None = None
+    locales: frozenset[str] | None = None
+
+    def allows(self, action: Action, *, site: str | None, locale: str | None = None) -> bool:
+        """Whether this token may do ``action`` on ``site`` (None: all sites) in ``locale``."""
+        if _RANK[self.role] < _RANK[_NEEDS[action]]:
+            return False
+        if self.sites is not None and (site is None or site not in self.sites):
+            return False
+        # Locale scopes bind translators; editors and admins are scoped by site only.
+        return not (
+            self.role is Role.TRANSLATOR
+            and action is Action.WRITE_TRANSLATION
+            and self.locales is not None
+            and (locale is None or locale not in self.locales)
+        )
+
+    def require(self, action: Action, *, site: str | None, locale: str | None = None) -> None:
+        """Raise `Forbidden` unless `allows` says yes."""
+        if not self.allows(action, site=site, locale=locale):
+            where = f"site '{site}'" if site else "all sites"
+            if locale:
+                where += f", locale '{locale}'"
+            raise Forbidden(
+                f"token '{self.name}' (role {self.role.value}) may not {action.value} on {where}",
+                action=action.value,
+            )

@@ -1,0 +1,1 @@
+"""The HTTP adapter: Litestar app, routes, problem responses, token auth."""

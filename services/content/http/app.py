@@ -1,0 +1,72 @@
+"""The app factory: ``create_app(settings)`` builds the Litestar application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, get
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from services.content.http.dependencies import provide_db, provide_principal
+from services.content.http.documents import DocumentController
+from services.content.http.facts import FactController
+from services.content.http.problems import exception_handlers
+from services.content.http.sites import SiteController
+from services.content.settings import Settings
+from services.content.storage.database import Database
+
+API_VERSION = "1.0.0"
+
+
+@get("/health/live", include_in_schema=False)
+async def live() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+def create_app(settings: Settings, db: Database | None = None) -> Litestar:
+    """Build the content service for ``settings``.
+
+    ``db`` lets tests share a database with the app; by default one is created
+    from ``settings.database_url`` at start-up and closed at shutdown.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        owned = db is None
+        app.state.db = db if db is not None else Database.from_url(settings.database_url)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.db.close()
+
+    return Litestar(
+        route_handlers=[SiteController, DocumentController, FactController, live],
+        dependencies={"db": Provide(provide_db, sync_to_thread=False), "principal": Provide(provide_principal)},
+        exception_handlers=exception_handlers(),
+        lifespan=[lifespan],
+        request_max_body_size=settings.max_body_bytes,
+        debug=settings.debug,
+        openapi_config=OpenAPIConfig(
+            title="Liaison content API",
+            version=API_VERSION,
+            description=(
+                "Versioned bilingual embassy pages and typed facts. Errors are RFC 9457 problems "
+                "(application/problem+json) whose `type` is a stable `urn:liaison:problem:<name>`."
+            ),
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(
+                        type="http", scheme="bearer", description="A token from `liaison token create`"
+                    )
+                }
+            ),
+        ),
+    )

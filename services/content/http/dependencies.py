@@ -1,0 +1,39 @@
+"""Request-scoped dependencies: the database and the caller's principal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+
+from services.content.domain.access import Principal
+from services.content.domain.errors import InvalidContent, Unauthenticated
+from services.content.domain.model import parse_etag
+from services.content.storage.database import Database
+from services.content.usecases.tokens import authenticate
+
+
+def provide_db(state: State) -> Database:
+    """The app's database, created at start-up."""
+    db: Database = state.db
+    return db
+
+
+async def provide_principal(request: Request[Any, Any, Any], db: Database) -> Principal:
+    """The holder of the request's bearer token; 401 when absent, unknown or revoked."""
+    header = request.headers.get("authorization")
+    if not header:
+        raise Unauthenticated("this needs 'Authorization: Bearer <token>'")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+    return await authenticate(db, secret.strip())
+
+
+def if_match_number(header: str | None, prefix: str) -> int | None:
+    """The revision or version named by an ``If-Match`` header (400 if it is not ours)."""
+    try:
+        return parse_etag(header, prefix)
+    except ValueError as exc:
+        raise InvalidContent(f"If-Match: {exc}") from exc

@@ -1,0 +1,136 @@
+"""Routes for documents, their variants and revisions (the editors' API)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Response, delete, get, post
+from litestar.params import Parameter
+
+from schemas.diffs import RevisionDiff
+from schemas.documents import (
+    DocumentCreate,
+    DocumentOut,
+    PublicationOut,
+    PublishRequest,
+    RevertRequest,
+    RevisionCreate,
+    RevisionOut,
+    RevisionPage,
+)
+from services.content.domain.access import Principal
+from services.content.http.dependencies import if_match_number
+from services.content.http.openapi import BEARER, problems
+from services.content.storage.database import Database
+from services.content.usecases import documents, revisions
+
+IfMatch = Annotated[
+    str | None,
+    Parameter(header="If-Match", required=False, description='ETag of the head the write is based on, e.g. "r3"'),
+]
+VARIANT = "/{document_id:int}/variants/{locale:str}"
+
+
+def _with_etag(revision: RevisionOut, status: int = 200) -> Response[RevisionOut]:
+    return Response(revision, status_code=status, headers={"ETag": revision.etag})
+
+
+class DocumentController(Controller):
+    """Pages, fragments, and the revisions of their variants. Every route needs a token."""
+
+    path = "/v1/documents"
+    tags = ["documents"]
+    security = BEARER
+
+    @post("/", responses=problems(400, 401, 403, 409, 413, 422))
+    async def create_document(self, db: Database, principal: Principal, data: DocumentCreate) -> DocumentOut:
+        """Create a page (of one site) or a fragment (shared by all sites)."""
+        return await documents.create_document(db, principal, data)
+
+    @get("/{document_id:int}", responses=problems(401, 403, 404))
+    async def get_document(self, db: Database, principal: Principal, document_id: int) -> DocumentOut:
+        """Read a document with each variant's head and published revision."""
+        return await documents.get_document(db, principal, document_id)
+
+    @delete("/{document_id:int}", responses=problems(401, 403, 404, 409))
+    async def delete_document(self, db: Database, principal: Principal, document_id: int) -> None:
+        """Delete a document; refused while published content includes it."""
+        await documents.delete_document(db, principal, document_id)
+
+    @post(
+        VARIANT + "/revisions",
+        status_code=201,
+        responses=problems(400, 401, 403, 404, 409, 413, 422, 428),
+    )
+    async def create_revision(
+        self,
+        db: Database,
+        principal: Principal,
+        document_id: int,
+        locale: str,
+        data: RevisionCreate,
+        if_match: IfMatch = None,
+    ) -> Response[RevisionOut]:
+        """Write a new revision. Name the base revision (``base_revision`` or ``If-Match``) once the variant exists."""
+        base = if_match_number(if_match, "r")
+        revision = await revisions.create_revision(db, principal, document_id, locale, data, base)
+        return _with_etag(revision, 201)
+
+    @get(VARIANT + "/revisions", responses=problems(400, 401, 403, 404))
+    async def history(
+        self,
+        db: Database,
+        principal: Principal,
+        document_id: int,
+        locale: str,
+        cursor: Annotated[int | None, Parameter(ge=1, description="next_cursor of the previous page")] = None,
+        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    ) -> RevisionPage:
+        """List a variant's revisions, newest first, a page at a time."""
+        return await revisions.history(db, principal, document_id, locale, cursor, limit)
+
+    @get(VARIANT + "/revisions/{number:int}", responses=problems(400, 401, 403, 404))
+    async def get_revision(
+        self, db: Database, principal: Principal, document_id: int, locale: str, number: int
+    ) -> Response[RevisionOut]:
+        """Read one revision, draft or not."""
+        return _with_etag(await revisions.get_revision(db, principal, document_id, locale, number))
+
+    @get(VARIANT + "/diff", responses=problems(400, 401, 403, 404))
+    async def diff(
+        self,
+        db: Database,
+        principal: Principal,
+        document_id: int,
+        locale: str,
+        from_revision: Annotated[int, Parameter(query="from", ge=1)],
+        to_revision: Annotated[int, Parameter(query="to", ge=1)],
+    ) -> RevisionDiff:
+        """Compare two revisions: blocks added, removed, moved, changed (with word-level changes)."""
+        return await revisions.diff(db, principal, document_id, locale, from_revision, to_revision)
+
+    @post(VARIANT + "/publish", status_code=200, responses=problems(400, 401, 403, 404, 422))
+    async def publish(
+        self, db: Database, principal: Principal, document_id: int, locale: str, data: PublishRequest
+    ) -> PublicationOut:
+        """Make the given revision the live one."""
+        return await revisions.publish(db, principal, document_id, locale, data)
+
+    @post(VARIANT + "/unpublish", status_code=200, responses=problems(400, 401, 403, 404))
+    async def unpublish(self, db: Database, principal: Principal, document_id: int, locale: str) -> PublicationOut:
+        """Take the variant offline (its revisions are kept)."""
+        return await revisions.unpublish(db, principal, document_id, locale)
+
+    @post(VARIANT + "/revert", status_code=201, responses=problems(400, 401, 403, 404, 409, 422, 428))
+    async def revert(
+        self,
+        db: Database,
+        principal: Principal,
+        document_id: int,
+        locale: str,
+        data: RevertRequest,
+        if_match: IfMatch = None,
+    ) -> Response[RevisionOut]:
+        """Write a new revision holding an older revision's content."""
+        base = if_match_number(if_match, "r")
+        return _with_etag(await revisions.revert(db, principal, document_id, locale, data, base), 201)

@@ -1,0 +1,122 @@
+"""RFC 9457 problem responses for every error, so no client input yields a bare 500."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.types import ExceptionHandlersMap
+
+from schemas.problems import Problem
+from services.content.domain import errors
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_PREFIX = "urn:liaison:problem:"
+
+logger = logging.getLogger("liaison.http")
+
+_STATUS: dict[type[errors.DomainError], int] = {
+    errors.NotFound: 404,
+    errors.AlreadyExists: 409,
+    errors.StaleBase: 409,
+    errors.StillReferenced: 409,
+    errors.BaseRequired: 428,
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
+    errors.InvalidLocale: 400,
+    errors.InvalidContent: 422,
+    errors.DomainError: 400,
+}
+
+_HTTP_NAMES = {
+    400: ("bad-request", "Bad request"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    406: ("not-acceptable", "Not acceptable"),
+    413: ("body-too-large", "Request body too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    429: ("too-many-requests", "Too many requests"),
+}
+
+
+def problem_response(
+    status: int,
+    name: str,
+    title: str,
+    detail: str,
+    instance: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response[bytes]:
+    """Build an ``application/problem+json`` response; extension members go at top level."""
+    body: dict[str, Any] = msgspec.to_builtins(
+        Problem(type=PROBLEM_PREFIX + name, title=title, status=status, detail=detail, instance=instance)
+    )
+    for key, value in (extra or {}).items():
+        body.setdefault(key, value)
+    return Response(
+        content=msgspec.json.encode(body),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=dict(headers or {}),
+    )
+
+
+def _status_of(exc: errors.DomainError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]
+    return 400
+
+
+def _domain_error(request: Request[Any, Any, Any], exc: errors.DomainError) -> Response[bytes]:
+    status = _status_of(exc)
+    headers = {"WWW-Authenticate": 'Bearer realm="liaison"'} if status == 401 else None
+    return problem_response(status, exc.name, exc.title, exc.detail, request.url.path, exc.context, headers)
+
+
+def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
+    problems = exc.extra if isinstance(exc.extra, list) else []
+    messages = []
+    for item in problems:
+        if isinstance(item, dict):
+            where = f"{item.get('source', '')} {item.get('key', '')}".strip()
+            messages.append(f"{where}: {item.get('message', '')}" if where else str(item.get("message", "")))
+    detail = "; ".join(messages) or str(exc.detail)
+    malformed = "malformed" in detail.lower() or "JSON is malformed" in detail or "invalid json" in detail.lower()
+    if malformed:
+        return problem_response(400, "malformed-json", "The body is not valid JSON", detail, request.url.path)
+    return problem_response(
+        400, "invalid-body", "The request does not match the schema", detail, request.url.path, {"errors": problems}
+    )
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    status = exc.status_code
+    name, title = _HTTP_NAMES.get(status, ("http-error", "HTTP error"))
+    if status == 404 and isinstance(exc, NotFoundException) and exc.detail == "Not Found":
+        return problem_response(404, name, title, f"no route for {request.method} {request.url.path}", request.url.path)
+    if status >= 500:
+        return _internal_error(request, exc)
+    return problem_response(status, name, title, str(exc.detail), request.url.path, headers=exc.headers)
+
+
+def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(
+        500, "internal-error", "Internal error", "the server failed; the error is logged", request.url.path
+    )
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    """Handlers mapping every exception to a problem response."""
+    return {
+        errors.DomainError: _domain_error,
+        ValidationException: _validation_error,
+        HTTPException: _http_error,
+        Exception: _internal_error,
+    }

@@ -1,0 +1,52 @@
+"""The service's settings: one typed object, read from ``LIAISON_*`` variables on request."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Literal
+
+import msgspec
+
+PREFIX = "LIAISON_"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the content service and the sync worker can be configured with.
+
+    Each field is read from ``LIAISON_<FIELD>`` by `Settings.from_env`; nothing in
+    the code base reads the environment anywhere else.
+    """
+
+    database_url: str = "sqlite+aiosqlite:///var/liaison.db"
+    """SQLAlchemy URL; ``postgresql+asyncpg://...`` in production."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    """Redis used by the sync worker."""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = "http://127.0.0.1:8000"
+    """Base URL the service is reached at, used in event and alternate links."""
+    max_body_bytes: int = 1_048_576
+    """Largest accepted request body; larger ones get 413."""
+    cache_max_age: int = 60
+    """``Cache-Control: max-age`` of public page responses, in seconds."""
+    log_format: Literal["console", "json"] = "console"
+    debug: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (default: the process environment).
+
+        Unknown ``LIAISON_*`` names are an error, so a typo does not pass silently.
+        """
+        env = os.environ if environ is None else environ
+        fields = set(cls.__struct_fields__)
+        raw: dict[str, str] = {}
+        for name, value in env.items():
+            if not name.startswith(PREFIX) or name.startswith("LIAISON_TEST_"):
+                continue
+            field = name.removeprefix(PREFIX).lower()
+            if field not in fields:
+                raise ValueError(f"unknown setting {name}; known: {', '.join(sorted(fields))}")
+            raw[field] = value
+        return msgspec.convert(raw, cls, strict=False)

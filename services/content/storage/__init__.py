@@ -1,0 +1,1 @@
+"""SQL storage adapter (SQLAlchemy Core, asyncio): SQLite by default, PostgreSQL in production."""

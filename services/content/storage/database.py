@@ -1,0 +1,51 @@
+"""Transactions: the unit of work every use case runs in."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.content.storage.engine import READ_ONLY, create_engine
+from services.content.storage.repository import Repository
+
+
+class Database:
+    """Owns the engine and hands out repositories bound to one transaction."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str) -> Database:
+        """Create the engine for ``url`` (making the SQLite file's folder if needed)."""
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        return cls(create_engine(url))
+
+    @property
+    def dialect(self) -> str:
+        """'sqlite' or 'postgresql'."""
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Repository]:
+        """A read-write transaction, committed on normal exit and rolled back on error."""
+        async with self.engine.begin() as conn:
+            yield Repository(conn)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Repository]:
+        """A read-only transaction (one consistent snapshot, never takes the write lock)."""
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(**{READ_ONLY: True})
+            async with conn.begin():
+                yield Repository(conn)
+
+    async def close(self) -> None:
+        """Dispose of the connection pool."""
+        await self.engine.dispose()

@@ -1,0 +1,521 @@
+"""Queries over the content tables, returning domain records.
+
+Every method runs inside the caller's transaction; none commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from schemas.blocks import Block
+from schemas.facts import FactValue
+from services.content.domain.content import References
+from services.content.domain.model import Document, Fact, FactVersion, Revision, Site, Token, Variant
+from services.content.storage.tables import (
+    documents,
+    fact_versions,
+    facts,
+    revision_references,
+    revisions,
+    sites,
+    tokens,
+    variants,
+)
+
+
+def _blocks(raw: Any) -> list[Block]:
+    return msgspec.convert(raw, list[Block])
+
+
+def _fact_value(raw: Any) -> FactValue:
+    value: FactValue = msgspec.convert(raw, FactValue)
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    return msgspec.to_builtins(value)
+
+
+def now() -> dt.datetime:
+    """The current time, timezone-aware UTC (stored as such on every engine)."""
+    return dt.datetime.now(dt.UTC)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _maybe_aware(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else _aware(value)
+
+
+class Repository:
+    """Data access for one transaction."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    # -- sites ---------------------------------------------------------------
+
+    async def site(self, key: str) -> Site | None:
+        """The site with ``key``."""
+        row = (await self.conn.execute(sa.select(sites).where(sites.c.key == key))).first()
+        return None if row is None else self._site(row)
+
+    async def site_by_id(self, site_id: int) -> Site | None:
+        """The site with primary key ``site_id``."""
+        row = (await self.conn.execute(sa.select(sites).where(sites.c.id == site_id))).first()
+        return None if row is None else self._site(row)
+
+    async def list_sites(self) -> list[Site]:
+        """All sites, by key."""
+        rows = await self.conn.execute(sa.select(sites).order_by(sites.c.key))
+        return [self._site(r) for r in rows]
+
+    async def insert_site(
+        self, key: str, name: str, locales: list[str], default_locale: str, fallback: list[str], country: str | None
+    ) -> Site:
+        """Create a site."""
+        created_at = now()
+        result = await self.conn.execute(
+            sa.insert(sites)
+            .values(
+                key=key,
+                name=name,
+                locales=locales,
+                default_locale=default_locale,
+                fallback=fallback,
+                country=country,
+                created_at=created_at,
+            )
+            .returning(sites.c.id)
+        )
+        return Site(result.scalar_one(), key, name, locales, default_locale, fallback, country, created_at)
+
+    @staticmethod
+    def _site(row: sa.Row[Any]) -> Site:
+        return Site(
+            id=row.id,
+            key=row.key,
+            name=row.name,
+            locales=list(row.locales),
+            default_locale=row.default_locale,
+            fallback=list(row.fallback),
+            country=row.country,
+            created_at=_aware(row.created_at),
+        )
+
+    # -- documents -----------------------------------------------------------
+
+    def _documents_query(self) -> sa.Select[Any]:
+        return sa.select(documents, sites.c.key.label("site_key")).select_from(
+            documents.outerjoin(sites, sites.c.id == documents.c.site_id)
+        )
+
+    async def document(self, document_id: int) -> Document | None:
+        """The document with ``document_id``."""
+        row = (await self.conn.execute(self._documents_query().where(documents.c.id == document_id))).first()
+        return None if row is None else self._document(row)
+
+    async def fragment(self, key: str) -> Document | None:
+        """The fragment with ``key``."""
+        query = self._documents_query().where(documents.c.key == key)
+        row = (await self.conn.execute(query)).first()
+        return None if row is None else self._document(row)
+
+    async def page(self, site_id: int, slug: str) -> Document | None:
+        """The page ``slug`` of a site."""
+        query = self._documents_query().where(documents.c.site_id == site_id, documents.c.slug == slug)
+        row = (await self.conn.execute(query)).first()
+        return None if row is None else self._document(row)
+
+    async def insert_document(
+        self, kind: str, source_locale: str, site: Site | None, slug: str | None, key: str | None
+    ) -> Document:
+        """Create a page or fragment."""
+        created_at = now()
+        result = await self.conn.execute(
+            sa.insert(documents)
+            .values(
+                kind=kind,
+                site_id=site.id if site else None,
+                slug=slug,
+                key=key,
+                source_locale=source_locale,
+                created_at=created_at,
+            )
+            .returning(documents.c.id)
+        )
+        return Document(
+            id=result.scalar_one(),
+            kind=kind,
+            site_id=site.id if site else None,
+            site_key=site.key if site else None,
+            slug=slug,
+            key=key,
+            source_locale=source_locale,
+            created_at=created_at,
+        )
+
+    async def delete_document(self, document_id: int) -> None:
+        """Delete a document with its variants, revisions and references."""
+        variant_ids = sa.select(variants.c.id).where(variants.c.document_id == document_id)
+        revision_ids = sa.select(revisions.c.id).where(revisions.c.variant_id.in_(variant_ids))
+        await self.conn.execute(
+            sa.delete(revision_references).where(revision_references.c.revision_id.in_(revision_ids))
+        )
+        await self.conn.execute(sa.delete(revisions).where(revisions.c.variant_id.in_(variant_ids)))
+        await self.conn.execute(sa.delete(variants).where(variants.c.document_id == document_id))
+        await self.conn.execute(sa.delete(documents).where(documents.c.id == document_id))
+
+    @staticmethod
+    def _document(row: sa.Row[Any]) -> Document:
+        return Document(
+            id=row.id,
+            kind=row.kind,
+            site_id=row.site_id,
+            site_key=row.site_key,
+            slug=row.slug,
+            key=row.key,
+            source_locale=row.source_locale,
+            created_at=_aware(row.created_at),
+        )
+
+    # -- variants and revisions ------------------------------------------------
+
+    async def variant(self, document_id: int, locale: str) -> Variant | None:
+        """The variant of a document in ``locale``."""
+        query = sa.select(variants).where(variants.c.document_id == document_id, variants.c.locale == locale)
+        row = (await self.conn.execute(query)).first()
+        return None if row is None else self._variant(row)
+
+    async def variants_of(self, document_id: int) -> list[Variant]:
+        """Every variant of a document, by locale."""
+        query = sa.select(variants).where(variants.c.document_id == document_id).order_by(variants.c.locale)
+        return [self._variant(r) for r in await self.conn.execute(query)]
+
+    async def insert_variant(self, document_id: int, locale: str) -> Variant | None:
+        """Create the variant with revision 1 as its head; None if another writer created it first."""
+        try:
+            async with self.conn.begin_nested():
+                result = await self.conn.execute(
+                    sa.insert(variants)
+                    .values(document_id=document_id, locale=locale, head_revision=1)
+                    .returning(variants.c.id)
+                )
+        except sa.exc.IntegrityError:
+            return None
+        return Variant(result.scalar_one(), document_id, locale, 1, None, None)
+
+    async def advance_head(self, variant_id: int, base: int) -> bool:
+        """Move the head from ``base`` to ``base + 1``; False if the head is no longer ``base``.
+
+        This compare-and-set is what refuses the losers of a concurrent write.
+        """
+        result = await self.conn.execute(
+            sa.update(variants)
+            .where(variants.c.id == variant_id, variants.c.head_revision == base)
+            .values(head_revision=base + 1)
+        )
+        return result.rowcount == 1
+
+    async def set_publication(self, variant_id: int, revision: int | None, at: dt.datetime | None) -> None:
+        """Point the variant's publication at ``revision`` (None: unpublished)."""
+        await self.conn.execute(
+            sa.update(variants).where(variants.c.id == variant_id).values(published_revision=revision, published_at=at)
+        )
+
+    async def insert_revision(
+        self,
+        variant_id: int,
+        number: int,
+        title: str,
+        blocks: Sequence[Block],
+        author: str,
+        message: str,
+        base_revision: int | None,
+        source_revision: int | None,
+        refs: References,
+    ) -> Revision:
+        """Store a new immutable revision and the references it makes."""
+        created_at = now()
+        result = await self.conn.execute(
+            sa.insert(revisions)
+            .values(
+                variant_id=variant_id,
+                number=number,
+                title=title,
+                blocks=_jsonable(list(blocks)),
+                author=author,
+                message=message,
+                created_at=created_at,
+                base_revision=base_revision,
+                source_revision=source_revision,
+            )
+            .returning(revisions.c.id)
+        )
+        revision_id = result.scalar_one()
+        rows = [{"revision_id": revision_id, "kind": "fact", "target": key} for key in refs.facts]
+        rows += [{"revision_id": revision_id, "kind": "fragment", "target": key} for key in refs.fragments]
+        if rows:
+            await self.conn.execute(sa.insert(revision_references), rows)
+        return Revision(
+            revision_id,
+            variant_id,
+            number,
+            title,
+            list(blocks),
+            author,
+            message,
+            created_at,
+            base_revision,
+            source_revision,
+        )
+
+    async def revision(self, variant_id: int, number: int) -> Revision | None:
+        """Revision ``number`` of a variant."""
+        query = sa.select(revisions).where(revisions.c.variant_id == variant_id, revisions.c.number == number)
+        row = (await self.conn.execute(query)).first()
+        return None if row is None else self._revision(row)
+
+    async def history(self, variant_id: int, before: int | None, limit: int) -> list[Revision]:
+        """Revisions of a variant newest first, numbered below ``before`` when given."""
+        query = sa.select(revisions).where(revisions.c.variant_id == variant_id)
+        if before is not None:
+            query = query.where(revisions.c.number < before)
+        query = query.order_by(revisions.c.number.desc()).limit(limit)
+        return [self._revision(r) for r in await self.conn.execute(query)]
+
+    @staticmethod
+    def _variant(row: sa.Row[Any]) -> Variant:
+        return Variant(
+            row.id,
+            row.document_id,
+            row.locale,
+            row.head_revision,
+            row.published_revision,
+            _maybe_aware(row.published_at),
+        )
+
+    @staticmethod
+    def _revision(row: sa.Row[Any]) -> Revision:
+        return Revision(
+            id=row.id,
+            variant_id=row.variant_id,
+            number=row.number,
+            title=row.title,
+            blocks=_blocks(row.blocks),
+            author=row.author,
+            message=row.message,
+            created_at=_aware(row.created_at),
+            base_revision=row.base_revision,
+            source_revision=row.source_revision,
+        )
+
+    # -- references --------------------------------------------------------------
+
+    async def fragment_include_graph(self) -> dict[str, set[str]]:
+        """Fragment key -> fragment keys included by the head revision of any of its variants."""
+        query = (
+            sa.select(documents.c.key, revision_references.c.target)
+            .select_from(
+                documents.join(variants, variants.c.document_id == documents.c.id)
+                .join(
+                    revisions,
+                    sa.and_(revisions.c.variant_id == variants.c.id, revisions.c.number == variants.c.head_revision),
+                )
+                .join(revision_references, revision_references.c.revision_id == revisions.c.id)
+            )
+            .where(documents.c.kind == "fragment", revision_references.c.kind == "fragment")
+        )
+        graph: dict[str, set[str]] = defaultdict(set)
+        for key, target in await self.conn.execute(query):
+            graph[key].add(target)
+        return graph
+
+    async def published_referrers(self, kind: str, target: str) -> list[dict[str, Any]]:
+        """Published variants whose live revision references ``target`` (a fact or fragment key)."""
+        query = (
+            sa.select(
+                documents.c.id,
+                documents.c.kind,
+                documents.c.slug,
+                documents.c.key,
+                sites.c.key.label("site"),
+                variants.c.locale,
+                revisions.c.number,
+            )
+            .select_from(
+                revision_references.join(revisions, revisions.c.id == revision_references.c.revision_id)
+                .join(
+                    variants,
+                    sa.and_(
+                        variants.c.id == revisions.c.variant_id, variants.c.published_revision == revisions.c.number
+                    ),
+                )
+                .join(documents, documents.c.id == variants.c.document_id)
+                .outerjoin(sites, sites.c.id == documents.c.site_id)
+            )
+            .where(revision_references.c.kind == kind, revision_references.c.target == target)
+            .order_by(documents.c.id, variants.c.locale)
+        )
+        return [
+            {
+                "document_id": r.id,
+                "kind": r.kind,
+                "site": r.site,
+                "slug": r.slug,
+                "key": r.key,
+                "locale": r.locale,
+                "revision": r.number,
+            }
+            for r in await self.conn.execute(query)
+        ]
+
+    # -- facts -------------------------------------------------------------------
+
+    def _facts_query(self) -> sa.Select[Any]:
+        return sa.select(facts, fact_versions.c.value).select_from(
+            facts.join(
+                fact_versions,
+                sa.and_(fact_versions.c.fact_id == facts.c.id, fact_versions.c.version == facts.c.head_version),
+            )
+        )
+
+    async def fact(self, scope: str, key: str) -> Fact | None:
+        """The fact ``key`` of ``scope`` with its current value."""
+        row = (await self.conn.execute(self._facts_query().where(facts.c.scope == scope, facts.c.key == key))).first()
+        return None if row is None else self._fact(row)
+
+    async def list_facts(self, scope: str | None) -> list[Fact]:
+        """Facts of one scope (or all), by scope and key."""
+        query = self._facts_query().order_by(facts.c.scope, facts.c.key)
+        if scope is not None:
+            query = query.where(facts.c.scope == scope)
+        return [self._fact(r) for r in await self.conn.execute(query)]
+
+    async def existing_fact_keys(self, keys: Iterable[str], scopes: Sequence[str] | None) -> set[str]:
+        """Which of ``keys`` exist in one of ``scopes`` (None: in any scope)."""
+        query = sa.select(facts.c.key).where(facts.c.key.in_(list(keys)))
+        if scopes is not None:
+            query = query.where(facts.c.scope.in_(list(scopes)))
+        return {row.key for row in await self.conn.execute(query)}
+
+    async def insert_fact(self, key: str, scope: str, value: FactValue, author: str, message: str) -> Fact | None:
+        """Create a fact with version 1; None if the key is taken in that scope."""
+        created_at = now()
+        value_type = type(value).__struct_config__.tag
+        try:
+            async with self.conn.begin_nested():
+                result = await self.conn.execute(
+                    sa.insert(facts)
+                    .values(
+                        key=key,
+                        scope=scope,
+                        type=value_type,
+                        head_version=1,
+                        created_at=created_at,
+                        updated_at=created_at,
+                    )
+                    .returning(facts.c.id)
+                )
+        except sa.exc.IntegrityError:
+            return None
+        fact_id = result.scalar_one()
+        await self._insert_fact_version(fact_id, 1, value, author, message, created_at)
+        return Fact(fact_id, key, scope, str(value_type), 1, value, created_at, created_at)
+
+    async def advance_fact(self, fact: Fact, base: int, value: FactValue, author: str, message: str) -> Fact | None:
+        """Store version ``base + 1``; None if the fact's head is no longer ``base``."""
+        updated_at = now()
+        result = await self.conn.execute(
+            sa.update(facts)
+            .where(facts.c.id == fact.id, facts.c.head_version == base)
+            .values(head_version=base + 1, updated_at=updated_at)
+        )
+        if result.rowcount != 1:
+            return None
+        await self._insert_fact_version(fact.id, base + 1, value, author, message, updated_at)
+        return msgspec.structs.replace(fact, version=base + 1, value=value, updated_at=updated_at)
+
+    async def _insert_fact_version(
+        self, fact_id: int, version: int, value: FactValue, author: str, message: str, at: dt.datetime
+    ) -> None:
+        await self.conn.execute(
+            sa.insert(fact_versions).values(
+                fact_id=fact_id, version=version, value=_jsonable(value), author=author, message=message, created_at=at
+            )
+        )
+
+    async def fact_history(self, fact_id: int) -> list[FactVersion]:
+        """Every version of a fact, newest first."""
+        query = (
+            sa.select(fact_versions).where(fact_versions.c.fact_id == fact_id).order_by(fact_versions.c.version.desc())
+        )
+        return [
+            FactVersion(r.version, _fact_value(r.value), r.author, r.message, _aware(r.created_at))
+            for r in await self.conn.execute(query)
+        ]
+
+    async def delete_fact(self, fact_id: int) -> None:
+        """Delete a fact and its versions."""
+        await self.conn.execute(sa.delete(fact_versions).where(fact_versions.c.fact_id == fact_id))
+        await self.conn.execute(sa.delete(facts).where(facts.c.id == fact_id))
+
+    @staticmethod
+    def _fact(row: sa.Row[Any]) -> Fact:
+        return Fact(
+            id=row.id,
+            key=row.key,
+            scope=row.scope,
+            type=row.type,
+            version=row.head_version,
+            value=_fact_value(row.value),
+            created_at=_aware(row.created_at),
+            updated_at=_aware(row.updated_at),
+        )
+
+    # -- tokens ------------------------------------------------------------------
+
+    async def insert_token(
+        self, name: str, secret_hash: str, role: str, sites_: list[str] | None, locales: list[str] | None
+    ) -> Token:
+        """Store a token by the hash of its secret."""
+        created_at = now()
+        result = await self.conn.execute(
+            sa.insert(tokens)
+            .values(name=name, secret_hash=secret_hash, role=role, sites=sites_, locales=locales, created_at=created_at)
+            .returning(tokens.c.id)
+        )
+        return Token(result.scalar_one(), name, role, sites_, locales, created_at, None)
+
+    async def token_by_hash(self, secret_hash: str) -> Token | None:
+        """The live (not revoked) token whose secret hashes to ``secret_hash``."""
+        query = sa.select(tokens).where(tokens.c.secret_hash == secret_hash, tokens.c.revoked_at.is_(None))
+        row = (await self.conn.execute(query)).first()
+        return None if row is None else self._token(row)
+
+    async def list_tokens(self) -> list[Token]:
+        """Every token, revoked ones included."""
+        return [self._token(r) for r in await self.conn.execute(sa.select(tokens).order_by(tokens.c.id))]
+
+    async def revoke_token(self, token_id: int) -> bool:
+        """Mark a token revoked; False if there is no such live token."""
+        result = await self.conn.execute(
+            sa.update(tokens).where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None)).values(revoked_at=now())
+        )
+        return result.rowcount == 1
+
+    @staticmethod
+    def _token(row: sa.Row[Any]) -> Token:
+        return Token(
+            row.id, row.name, row.role, row.sites, row.locales, _aware(row.created_at), _maybe_aware(row.revoked_at)
+        )

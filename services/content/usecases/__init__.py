@@ -1,0 +1,1 @@
+"""Use cases: one transaction each, combining domain rules with the storage adapter."""

@@ -1,0 +1,101 @@
+"""Use cases about facts: create, update with a base version, history, delete."""
+
+from __future__ import annotations
+
+from schemas.facts import FactCreate, FactHistory, FactOut, FactUpdate
+from services.content.domain.access import Action, Principal
+from services.content.domain.errors import (
+    AlreadyExists,
+    BaseRequired,
+    InvalidContent,
+    NotFound,
+    StaleBase,
+    StillReferenced,
+)
+from services.content.domain.facts import GLOBAL_SCOPE, checked_value, value_type
+from services.content.domain.model import Fact, fact_etag
+from services.content.storage.database import Database
+from services.content.storage.repository import Repository
+from services.content.usecases.presenters import fact_out, fact_version_out
+
+
+def _site_of(scope: str) -> str | None:
+    return None if scope == GLOBAL_SCOPE else scope
+
+
+async def _existing(repo: Repository, scope: str, key: str) -> Fact:
+    fact = await repo.fact(scope, key)
+    if fact is None:
+        raise NotFound(f"no fact '{key}' in scope '{scope}'")
+    return fact
+
+
+async def create_fact(db: Database, principal: Principal, body: FactCreate) -> FactOut:
+    """Create a fact in the global scope or one site's."""
+    principal.require(Action.WRITE_FACT, site=_site_of(body.scope))
+    value = checked_value(body.value)
+    async with db.transaction() as repo:
+        if body.scope != GLOBAL_SCOPE and await repo.site(body.scope) is None:
+            raise InvalidContent(f"$.scope: no site '{body.scope}' (use 'global' or a site key)")
+        fact = await repo.insert_fact(body.key, body.scope, value, principal.name, body.message)
+        if fact is None:
+            raise AlreadyExists(f"$.key: fact '{body.key}' already exists in scope '{body.scope}'")
+    return fact_out(fact)
+
+
+async def update_fact(
+    db: Database, principal: Principal, scope: str, key: str, body: FactUpdate, if_match: int | None
+) -> FactOut:
+    """Store a new version; the base version must be the current one."""
+    principal.require(Action.WRITE_FACT, site=_site_of(scope))
+    value = checked_value(body.value)
+    base = body.base_version if body.base_version is not None else if_match
+    async with db.transaction() as repo:
+        fact = await _existing(repo, scope, key)
+        current = {"current": {"version": fact.version, "etag": fact_etag(fact.version)}}
+        if base is None:
+            raise BaseRequired("send 'base_version' or If-Match with the fact's ETag", **current)
+        if base != fact.version:
+            raise StaleBase(f"base version {base} is not current; the current version is {fact.version}", **current)
+        if value_type(value) != fact.type:
+            raise InvalidContent(f"$.value.type: fact '{key}' is of type '{fact.type}', not '{value_type(value)}'")
+        updated = await repo.advance_fact(fact, base, value, principal.name, body.message)
+        if updated is None:
+            raise StaleBase(f"version {base} stopped being current during the write")
+    return fact_out(updated)
+
+
+async def get_fact(db: Database, scope: str, key: str) -> FactOut:
+    """A fact's current value (facts are public: they are on published pages)."""
+    async with db.reading() as repo:
+        return fact_out(await _existing(repo, scope, key))
+
+
+async def list_facts(db: Database, scope: str | None) -> list[FactOut]:
+    """Facts of one scope, or all."""
+    async with db.reading() as repo:
+        return [fact_out(f) for f in await repo.list_facts(scope)]
+
+
+async def fact_history(db: Database, principal: Principal, scope: str, key: str) -> FactHistory:
+    """Every version of a fact, newest first (needs a token)."""
+    principal.require(Action.READ_DRAFTS, site=_site_of(scope))
+    async with db.reading() as repo:
+        fact = await _existing(repo, scope, key)
+        versions = await repo.fact_history(fact.id)
+    return FactHistory(key=key, scope=scope, versions=[fact_version_out(v) for v in versions])
+
+
+async def delete_fact(db: Database, principal: Principal, scope: str, key: str) -> None:
+    """Delete a fact; refused with 409 while published content uses it."""
+    principal.require(Action.DELETE, site=_site_of(scope))
+    async with db.transaction() as repo:
+        fact = await _existing(repo, scope, key)
+        referrers = await repo.published_referrers("fact", key)
+        if scope != GLOBAL_SCOPE:
+            referrers = [r for r in referrers if r["site"] in (scope, None)]
+        if referrers:
+            raise StillReferenced(
+                f"fact '{key}' is used by {len(referrers)} published variant(s)", references=referrers
+            )
+        await repo.delete_fact(fact.id)

@@ -1,0 +1,258 @@
+"""Use cases about revisions: write, read, history, diff, publish, unpublish, revert.
+
+Every write to an existing variant names its base revision; the compare-and-set
+on the variant's head makes exactly one of several concurrent writers win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from schemas.blocks import Block
+from schemas.diffs import RevisionDiff
+from schemas.documents import (
+    PublicationOut,
+    PublishRequest,
+    RevertRequest,
+    RevisionCreate,
+    RevisionOut,
+    RevisionPage,
+)
+from services.content.domain.access import Action, Principal
+from services.content.domain.content import references, with_block_ids
+from services.content.domain.diff import diff_revisions
+from services.content.domain.errors import (
+    BaseRequired,
+    FragmentCycle,
+    InvalidContent,
+    NotFound,
+    StaleBase,
+    UnknownFact,
+    UnknownFragment,
+)
+from services.content.domain.facts import GLOBAL_SCOPE
+from services.content.domain.fragments import find_cycle
+from services.content.domain.model import Document, Revision, Site, Variant, revision_etag
+from services.content.storage.database import Database
+from services.content.storage.repository import Repository, now
+from services.content.usecases.documents import checked_locale, load_document
+from services.content.usecases.presenters import revision_out, revision_summary
+
+
+class _Draft:
+    """A revision about to be written: what the editor sent, plus the server's checks."""
+
+    def __init__(self, title: str, blocks: Sequence[Block], message: str, source_revision: int | None) -> None:
+        self.title = title
+        self.blocks = with_block_ids(blocks)
+        self.message = message
+        self.source_revision = source_revision
+
+
+def _head_context(variant: Variant) -> dict[str, object]:
+    return {"current": {"revision": variant.head_revision, "etag": revision_etag(variant.head_revision)}}
+
+
+async def _check_references(repo: Repository, document: Document, site: Site | None, blocks: Sequence[Block]) -> None:
+    """Unknown facts, unknown or non-fragment includes and include cycles are refused."""
+    refs = references(blocks)
+    if refs.facts:
+        # A page sees its site's facts and global ones; a fragment may name a key
+        # of any scope, resolved against the including page's site at render time.
+        scopes = [site.key, GLOBAL_SCOPE] if site is not None else None
+        known = await repo.existing_fact_keys(refs.facts, scopes)
+        for key, path in refs.facts.items():
+            if key not in known:
+                where = f"site '{site.key}' or global" if site else "any scope"
+                raise UnknownFact(f"{path}: no fact '{key}' in {where}", key=key)
+    for key, path in refs.fragments.items():
+        if await repo.fragment(key) is None:
+            raise UnknownFragment(f"{path}: no fragment '{key}'", key=key)
+    if refs.fragments and document.is_fragment and document.key is not None:
+        graph = await repo.fragment_include_graph()
+        cycle = find_cycle(document.key, refs.fragments, lambda key: graph.get(key, ()))
+        if cycle:
+            raise FragmentCycle(
+                f"{refs.fragments[cycle[1]]}: including '{cycle[1]}' makes a cycle: {' -> '.join(cycle)}",
+                cycle=cycle,
+            )
+
+
+async def _write(
+    db: Database,
+    principal: Principal,
+    document_id: int,
+    locale_tag: str,
+    base: int | None,
+    draft_of: RevisionCreate | int,
+    message: str,
+) -> RevisionOut:
+    async with db.transaction() as repo:
+        document, site = await load_document(repo, document_id)
+        locale = checked_locale(locale_tag, site)
+        site_key = site.key if site else None
+        is_translation = locale != document.source_locale
+        principal.require(
+            Action.WRITE_TRANSLATION if is_translation else Action.WRITE_SOURCE, site=site_key, locale=locale
+        )
+        variant = await repo.variant(document.id, locale)
+        if variant is not None and base is None:
+            raise BaseRequired(
+                f"variant {locale} exists: send 'base_revision' or If-Match with the head's ETag",
+                **_head_context(variant),
+            )
+        if variant is not None and base != variant.head_revision:
+            raise StaleBase(
+                f"base revision {base} is not the head; the head is revision {variant.head_revision}",
+                **_head_context(variant),
+            )
+        if variant is None and base is not None:
+            raise StaleBase(f"base revision {base} does not exist: variant {locale} has no revision yet", current=None)
+
+        if isinstance(draft_of, int):
+            old = await repo.revision(variant.id, draft_of) if variant else None
+            if old is None:
+                raise NotFound(f"$.revision: variant {locale} has no revision {draft_of}")
+            draft = _Draft(old.title, old.blocks, message, old.source_revision)
+        else:
+            draft = _Draft(draft_of.title, draft_of.blocks, message, draft_of.source_revision)
+
+        if is_translation:
+            if draft.source_revision is None:
+                raise InvalidContent(
+                    f"$.source_revision: a {locale} revision translates the {document.source_locale} source: "
+                    "name the source revision it translates"
+                )
+            source = await repo.variant(document.id, document.source_locale)
+            if source is None or not 1 <= draft.source_revision <= source.head_revision:
+                raise InvalidContent(
+                    f"$.source_revision: the {document.source_locale} source has no revision {draft.source_revision}"
+                )
+        elif draft.source_revision is not None:
+            raise InvalidContent("$.source_revision: only translations name a source revision")
+
+        await _check_references(repo, document, site, draft.blocks)
+
+        if variant is None:
+            created = await repo.insert_variant(document.id, locale)
+            if created is None:
+                raise StaleBase(f"variant {locale} was created by another writer", current=None)
+            variant, number = created, 1
+        else:
+            if not await repo.advance_head(variant.id, variant.head_revision):
+                raise StaleBase(f"revision {variant.head_revision} stopped being the head during the write")
+            number = variant.head_revision + 1
+        revision = await repo.insert_revision(
+            variant.id,
+            number,
+            draft.title,
+            draft.blocks,
+            principal.name,
+            draft.message,
+            base,
+            draft.source_revision,
+            references(draft.blocks),
+        )
+    return revision_out(document.id, locale, revision)
+
+
+async def create_revision(
+    db: Database, principal: Principal, document_id: int, locale: str, body: RevisionCreate, if_match: int | None
+) -> RevisionOut:
+    """Write a new revision of a variant (its first one creates the variant)."""
+    base = body.base_revision if body.base_revision is not None else if_match
+    if body.base_revision is not None and if_match is not None and body.base_revision != if_match:
+        raise InvalidContent("$.base_revision: differs from the revision named by If-Match")
+    return await _write(db, principal, document_id, locale, base, body, body.message)
+
+
+async def revert(
+    db: Database, principal: Principal, document_id: int, locale: str, body: RevertRequest, if_match: int | None
+) -> RevisionOut:
+    """Write a new revision holding the content of an older one."""
+    base = body.base_revision if body.base_revision is not None else if_match
+    message = body.message or f"Revert to revision {body.revision}"
+    return await _write(db, principal, document_id, locale, base, body.revision, message)
+
+
+async def _readable_variant(
+    repo: Repository, principal: Principal, document_id: int, locale_tag: str
+) -> tuple[Document, Variant]:
+    document, site = await load_document(repo, document_id)
+    locale = checked_locale(locale_tag, site)
+    principal.require(Action.READ_DRAFTS, site=site.key if site else None)
+    variant = await repo.variant(document.id, locale)
+    if variant is None:
+        raise NotFound(f"document {document_id} has no {locale} variant")
+    return document, variant
+
+
+async def _revision(repo: Repository, variant: Variant, number: int, field: str) -> Revision:
+    revision = await repo.revision(variant.id, number)
+    if revision is None:
+        raise NotFound(f"{field}: variant {variant.locale} has no revision {number}")
+    return revision
+
+
+async def get_revision(db: Database, principal: Principal, document_id: int, locale: str, number: int) -> RevisionOut:
+    """One revision (drafts included: needs a token)."""
+    async with db.reading() as repo:
+        document, variant = await _readable_variant(repo, principal, document_id, locale)
+        return revision_out(document.id, variant.locale, await _revision(repo, variant, number, "revision"))
+
+
+async def history(
+    db: Database, principal: Principal, document_id: int, locale: str, cursor: int | None, limit: int
+) -> RevisionPage:
+    """A page of the variant's history, newest first."""
+    async with db.reading() as repo:
+        _, variant = await _readable_variant(repo, principal, document_id, locale)
+        items = await repo.history(variant.id, cursor, limit + 1)
+    more = len(items) > limit
+    items = items[:limit]
+    return RevisionPage(
+        items=[revision_summary(r, variant.published_revision) for r in items],
+        next_cursor=items[-1].number if more else None,
+    )
+
+
+async def diff(
+    db: Database, principal: Principal, document_id: int, locale: str, from_number: int, to_number: int
+) -> RevisionDiff:
+    """What changed from one revision to another."""
+    async with db.reading() as repo:
+        _, variant = await _readable_variant(repo, principal, document_id, locale)
+        old = await _revision(repo, variant, from_number, "from")
+        new = await _revision(repo, variant, to_number, "to")
+    return diff_revisions(old.number, old.title, old.blocks, new.number, new.title, new.blocks)
+
+
+async def publish(
+    db: Database, principal: Principal, document_id: int, locale_tag: str, body: PublishRequest
+) -> PublicationOut:
+    """Make a revision the live one. Its references are checked again: facts may have gone."""
+    async with db.transaction() as repo:
+        document, site = await load_document(repo, document_id)
+        locale = checked_locale(locale_tag, site)
+        principal.require(Action.PUBLISH, site=site.key if site else None)
+        variant = await repo.variant(document.id, locale)
+        if variant is None:
+            raise NotFound(f"document {document_id} has no {locale} variant")
+        revision = await _revision(repo, variant, body.revision, "$.revision")
+        await _check_references(repo, document, site, revision.blocks)
+        published_at = now()
+        await repo.set_publication(variant.id, revision.number, published_at)
+    return PublicationOut(document.id, locale, revision.number, published_at)
+
+
+async def unpublish(db: Database, principal: Principal, document_id: int, locale_tag: str) -> PublicationOut:
+    """Take a variant offline; its revisions stay."""
+    async with db.transaction() as repo:
+        document, site = await load_document(repo, document_id)
+        locale = checked_locale(locale_tag, site)
+        principal.require(Action.PUBLISH, site=site.key if site else None)
+        variant = await repo.variant(document.id, locale)
+        if variant is None:
+            raise NotFound(f"document {document_id} has no {locale} variant")
+        await repo.set_publication(variant.id, None, None)
+    return PublicationOut(document.id, locale, None, None)

@@ -1,0 +1,60 @@
+"""Use cases about sites."""
+
+from __future__ import annotations
+
+from schemas.sites import SiteCreate, SiteOut
+from services.content.domain.access import Action, Principal
+from services.content.domain.errors import AlreadyExists, InvalidContent, NotFound
+from services.content.domain.facts import GLOBAL_SCOPE
+from services.content.domain.locales import normalize_locale
+from services.content.storage.database import Database
+from services.content.usecases.presenters import site_out
+
+
+def _locales(tags: list[str], field: str) -> list[str]:
+    result: list[str] = []
+    for i, tag in enumerate(tags):
+        try:
+            locale = normalize_locale(tag)
+        except InvalidContent as exc:
+            exc.detail = f"$.{field}[{i}]: {exc.detail}"
+            raise
+        if locale in result:
+            raise InvalidContent(f"$.{field}[{i}]: locale '{locale}' is listed twice")
+        result.append(locale)
+    return result
+
+
+async def create_site(db: Database, principal: Principal, body: SiteCreate) -> SiteOut:
+    """Create a site after checking its locales with Babel."""
+    principal.require(Action.MANAGE_SITES, site=None)
+    if body.key == GLOBAL_SCOPE:
+        raise InvalidContent("$.key: 'global' is reserved for global facts")
+    locales = _locales(body.locales, "locales")
+    default = _locales([body.default_locale], "default_locale")[0]
+    fallback = _locales(body.fallback, "fallback")
+    if default not in locales:
+        raise InvalidContent(f"$.default_locale: '{default}' is not one of the site's locales {locales}")
+    for i, locale in enumerate(fallback):
+        if locale not in locales:
+            raise InvalidContent(f"$.fallback[{i}]: '{locale}' is not one of the site's locales {locales}")
+    async with db.transaction() as repo:
+        if await repo.site(body.key) is not None:
+            raise AlreadyExists(f"$.key: site '{body.key}' already exists")
+        site = await repo.insert_site(body.key, body.name, locales, default, fallback or [default], body.country)
+    return site_out(site)
+
+
+async def list_sites(db: Database) -> list[SiteOut]:
+    """Every site (public)."""
+    async with db.reading() as repo:
+        return [site_out(s) for s in await repo.list_sites()]
+
+
+async def get_site(db: Database, key: str) -> SiteOut:
+    """One site (public)."""
+    async with db.reading() as repo:
+        site = await repo.site(key)
+    if site is None:
+        raise NotFound(f"site '{key}' does not exist")
+    return site_out(site)
