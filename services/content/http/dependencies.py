@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 
 from services.content.domain.access import Principal
 from services.content.domain.errors import InvalidContent, Unauthenticated
@@ -20,7 +21,7 @@ def provide_db(state: State) -> Database:
     return db
 
 
-async def provide_principal(request: Request[Any, Any, Any], db: Database) -> Principal:
+async def provide_principal(request: Request[Any, Any, Any], db: NamedDependency[Database]) -> Principal:
     """The holder of the request's bearer token; 401 when absent, unknown or revoked."""
     header = request.headers.get("authorization")
     if not header:
@@ -37,3 +38,9 @@ def if_match_number(header: str | None, prefix: str) -> int | None:
         return parse_etag(header, prefix)
     except ValueError as exc:
         raise InvalidContent(f"If-Match: {exc}") from exc
+
+
+DB = NamedDependency[Database]
+"""Handler parameter type for the ``db`` dependency."""
+Caller = NamedDependency[Principal]
+"""Handler parameter type for the ``principal`` dependency (the request needs a token)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, delete, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from schemas.diffs import RevisionDiff
 from schemas.documents import (
@@ -18,15 +18,13 @@ from schemas.documents import (
     RevisionOut,
     RevisionPage,
 )
-from services.content.domain.access import Principal
-from services.content.http.dependencies import if_match_number
+from services.content.http.dependencies import DB, Caller, if_match_number
 from services.content.http.openapi import BEARER, problems
-from services.content.storage.database import Database
 from services.content.usecases import documents, revisions
 
 IfMatch = Annotated[
     str | None,
-    Parameter(header="If-Match", required=False, description='ETag of the head the write is based on, e.g. "r3"'),
+    HeaderParameter(name="If-Match", required=False, description='ETag of the head the write is based on, e.g. "r3"'),
 ]
 VARIANT = "/{document_id:int}/variants/{locale:str}"
 
@@ -43,17 +41,17 @@ class DocumentController(Controller):
     security = BEARER
 
     @post("/", responses=problems(400, 401, 403, 409, 413, 422))
-    async def create_document(self, db: Database, principal: Principal, data: DocumentCreate) -> DocumentOut:
+    async def create_document(self, db: DB, principal: Caller, data: JSONBody[DocumentCreate]) -> DocumentOut:
         """Create a page (of one site) or a fragment (shared by all sites)."""
         return await documents.create_document(db, principal, data)
 
     @get("/{document_id:int}", responses=problems(401, 403, 404))
-    async def get_document(self, db: Database, principal: Principal, document_id: int) -> DocumentOut:
+    async def get_document(self, db: DB, principal: Caller, document_id: FromPath[int]) -> DocumentOut:
         """Read a document with each variant's head and published revision."""
         return await documents.get_document(db, principal, document_id)
 
     @delete("/{document_id:int}", responses=problems(401, 403, 404, 409))
-    async def delete_document(self, db: Database, principal: Principal, document_id: int) -> None:
+    async def delete_document(self, db: DB, principal: Caller, document_id: FromPath[int]) -> None:
         """Delete a document; refused while published content includes it."""
         await documents.delete_document(db, principal, document_id)
 
@@ -64,11 +62,11 @@ class DocumentController(Controller):
     )
     async def create_revision(
         self,
-        db: Database,
-        principal: Principal,
-        document_id: int,
-        locale: str,
-        data: RevisionCreate,
+        db: DB,
+        principal: Caller,
+        document_id: FromPath[int],
+        locale: FromPath[str],
+        data: JSONBody[RevisionCreate],
         if_match: IfMatch = None,
     ) -> Response[RevisionOut]:
         """Write a new revision. Name the base revision (``base_revision`` or ``If-Match``) once the variant exists."""
@@ -79,19 +77,19 @@ class DocumentController(Controller):
     @get(VARIANT + "/revisions", responses=problems(400, 401, 403, 404))
     async def history(
         self,
-        db: Database,
-        principal: Principal,
-        document_id: int,
-        locale: str,
-        cursor: Annotated[int | None, Parameter(ge=1, description="next_cursor of the previous page")] = None,
-        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+        db: DB,
+        principal: Caller,
+        document_id: FromPath[int],
+        locale: FromPath[str],
+        cursor: Annotated[int | None, QueryParameter(ge=1, description="next_cursor of the previous page")] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> RevisionPage:
         """List a variant's revisions, newest first, a page at a time."""
         return await revisions.history(db, principal, document_id, locale, cursor, limit)
 
     @get(VARIANT + "/revisions/{number:int}", responses=problems(400, 401, 403, 404))
     async def get_revision(
-        self, db: Database, principal: Principal, document_id: int, locale: str, number: int
+        self, db: DB, principal: Caller, document_id: FromPath[int], locale: FromPath[str], number: FromPath[int]
     ) -> Response[RevisionOut]:
         """Read one revision, draft or not."""
         return _with_etag(await revisions.get_revision(db, principal, document_id, locale, number))
@@ -99,36 +97,43 @@ class DocumentController(Controller):
     @get(VARIANT + "/diff", responses=problems(400, 401, 403, 404))
     async def diff(
         self,
-        db: Database,
-        principal: Principal,
-        document_id: int,
-        locale: str,
-        from_revision: Annotated[int, Parameter(query="from", ge=1)],
-        to_revision: Annotated[int, Parameter(query="to", ge=1)],
+        db: DB,
+        principal: Caller,
+        document_id: FromPath[int],
+        locale: FromPath[str],
+        from_revision: Annotated[int, QueryParameter(name="from", ge=1)],
+        to_revision: Annotated[int, QueryParameter(name="to", ge=1)],
     ) -> RevisionDiff:
         """Compare two revisions: blocks added, removed, moved, changed (with word-level changes)."""
         return await revisions.diff(db, principal, document_id, locale, from_revision, to_revision)
 
     @post(VARIANT + "/publish", status_code=200, responses=problems(400, 401, 403, 404, 422))
     async def publish(
-        self, db: Database, principal: Principal, document_id: int, locale: str, data: PublishRequest
+        self,
+        db: DB,
+        principal: Caller,
+        document_id: FromPath[int],
+        locale: FromPath[str],
+        data: JSONBody[PublishRequest],
     ) -> PublicationOut:
         """Make the given revision the live one."""
         return await revisions.publish(db, principal, document_id, locale, data)
 
     @post(VARIANT + "/unpublish", status_code=200, responses=problems(400, 401, 403, 404))
-    async def unpublish(self, db: Database, principal: Principal, document_id: int, locale: str) -> PublicationOut:
+    async def unpublish(
+        self, db: DB, principal: Caller, document_id: FromPath[int], locale: FromPath[str]
+    ) -> PublicationOut:
         """Take the variant offline (its revisions are kept)."""
         return await revisions.unpublish(db, principal, document_id, locale)
 
     @post(VARIANT + "/revert", status_code=201, responses=problems(400, 401, 403, 404, 409, 422, 428))
     async def revert(
         self,
-        db: Database,
-        principal: Principal,
-        document_id: int,
-        locale: str,
-        data: RevertRequest,
+        db: DB,
+        principal: Caller,
+        document_id: FromPath[int],
+        locale: FromPath[str],
+        data: JSONBody[RevertRequest],
         if_match: IfMatch = None,
     ) -> Response[RevisionOut]:
         """Write a new revision holding an older revision's content."""

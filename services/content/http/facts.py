@@ -5,13 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, delete, get, post, put
-from litestar.params import Parameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from schemas.facts import FactCreate, FactHistory, FactOut, FactUpdate
-from services.content.domain.access import Principal
-from services.content.http.dependencies import if_match_number
+from services.content.http.dependencies import DB, Caller, if_match_number
 from services.content.http.openapi import BEARER, problems
-from services.content.storage.database import Database
 from services.content.usecases import facts
 
 FACT = "/{fact_scope:str}/{key:str}"
@@ -28,43 +26,45 @@ class FactController(Controller):
     tags = ["facts"]
 
     @post("/", status_code=201, security=BEARER, responses=problems(400, 401, 403, 409, 413, 422))
-    async def create_fact(self, db: Database, principal: Principal, data: FactCreate) -> Response[FactOut]:
+    async def create_fact(self, db: DB, principal: Caller, data: JSONBody[FactCreate]) -> Response[FactOut]:
         """Create a fact in the global scope or a site's scope."""
         return _with_etag(await facts.create_fact(db, principal, data), 201)
 
     @get("/")
     async def list_facts(
         self,
-        db: Database,
-        fact_scope: Annotated[str | None, Parameter(query="scope", description="'global' or a site key")] = None,
+        db: DB,
+        fact_scope: Annotated[str | None, QueryParameter(name="scope", description="'global' or a site key")] = None,
     ) -> list[FactOut]:
         """List facts with their current values."""
         return await facts.list_facts(db, fact_scope)
 
     @get(FACT, responses=problems(404))
-    async def get_fact(self, db: Database, fact_scope: str, key: str) -> Response[FactOut]:
+    async def get_fact(self, db: DB, fact_scope: FromPath[str], key: FromPath[str]) -> Response[FactOut]:
         """Read a fact's current value."""
         return _with_etag(await facts.get_fact(db, fact_scope, key))
 
     @put(FACT, security=BEARER, responses=problems(400, 401, 403, 404, 409, 413, 422, 428))
     async def update_fact(
         self,
-        db: Database,
-        principal: Principal,
-        fact_scope: str,
-        key: str,
-        data: FactUpdate,
-        if_match: Annotated[str | None, Parameter(header="If-Match", required=False)] = None,
+        db: DB,
+        principal: Caller,
+        fact_scope: FromPath[str],
+        key: FromPath[str],
+        data: JSONBody[FactUpdate],
+        if_match: Annotated[str | None, HeaderParameter(name="If-Match", required=False)] = None,
     ) -> Response[FactOut]:
         """Write a new version; name the current one (``base_version`` or ``If-Match``)."""
         return _with_etag(await facts.update_fact(db, principal, fact_scope, key, data, if_match_number(if_match, "v")))
 
     @get(FACT + "/versions", security=BEARER, responses=problems(401, 403, 404))
-    async def fact_history(self, db: Database, principal: Principal, fact_scope: str, key: str) -> FactHistory:
+    async def fact_history(
+        self, db: DB, principal: Caller, fact_scope: FromPath[str], key: FromPath[str]
+    ) -> FactHistory:
         """Every version of a fact, newest first."""
         return await facts.fact_history(db, principal, fact_scope, key)
 
     @delete(FACT, security=BEARER, responses=problems(401, 403, 404, 409))
-    async def delete_fact(self, db: Database, principal: Principal, fact_scope: str, key: str) -> None:
+    async def delete_fact(self, db: DB, principal: Caller, fact_scope: FromPath[str], key: FromPath[str]) -> None:
         """Delete a fact; refused while published content uses it."""
         await facts.delete_fact(db, principal, fact_scope, key)

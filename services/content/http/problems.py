@@ -84,12 +84,10 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
     messages = []
     for item in problems:
         if isinstance(item, dict):
-            where = f"{item.get('source', '')} {item.get('key', '')}".strip()
+            key, source = item.get("key"), item.get("source")
+            where = f"$.{key}" if source == "body" and key else f"{source} parameter '{key}'" if key else ""
             messages.append(f"{where}: {item.get('message', '')}" if where else str(item.get("message", "")))
     detail = "; ".join(messages) or str(exc.detail)
-    malformed = "malformed" in detail.lower() or "JSON is malformed" in detail or "invalid json" in detail.lower()
-    if malformed:
-        return problem_response(400, "malformed-json", "The body is not valid JSON", detail, request.url.path)
     return problem_response(
         400, "invalid-body", "The request does not match the schema", detail, request.url.path, {"errors": problems}
     )
@@ -102,6 +100,8 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
         return problem_response(404, name, title, f"no route for {request.method} {request.url.path}", request.url.path)
     if status >= 500:
         return _internal_error(request, exc)
+    if status == 400 and "JSON is malformed" in str(exc.detail):
+        return problem_response(400, "malformed-json", "The body is not valid JSON", str(exc.detail), request.url.path)
     return problem_response(status, name, title, str(exc.detail), request.url.path, headers=exc.headers)
 
 

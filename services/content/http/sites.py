@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from litestar import Controller, get, post
+from litestar.params import FromPath, JSONBody
 
 from schemas.sites import SiteCreate, SiteOut
-from services.content.domain.access import Principal
+from services.content.http.dependencies import DB, Caller
 from services.content.http.openapi import BEARER, problems
-from services.content.storage.database import Database
 from services.content.usecases import sites
 
 
@@ -18,16 +18,16 @@ class SiteController(Controller):
     tags = ["sites"]
 
     @post("/", security=BEARER, responses=problems(400, 401, 403, 409, 413, 422))
-    async def create_site(self, db: Database, principal: Principal, data: SiteCreate) -> SiteOut:
+    async def create_site(self, db: DB, principal: Caller, data: JSONBody[SiteCreate]) -> SiteOut:
         """Create a site (admin token for all sites)."""
         return await sites.create_site(db, principal, data)
 
     @get("/")
-    async def list_sites(self, db: Database) -> list[SiteOut]:
+    async def list_sites(self, db: DB) -> list[SiteOut]:
         """List every site."""
         return await sites.list_sites(db)
 
     @get("/{key:str}", responses=problems(404))
-    async def get_site(self, db: Database, key: str) -> SiteOut:
+    async def get_site(self, db: DB, key: FromPath[str]) -> SiteOut:
         """Read one site."""
         return await sites.get_site(db, key)

@@ -1,0 +1,102 @@
+"""Shared fixtures: a migrated SQLite database per test, the app, tokens, the demo content."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from services.content.demo.loader import load_demo
+from services.content.http.app import create_app
+from services.content.settings import Settings
+from services.content.storage.database import Database
+from services.content.storage.migrate import upgrade
+from services.content.storage.tables import metadata
+from services.content.usecases.tokens import create_token
+
+TokenFactory = Callable[..., Awaitable[dict[str, str]]]
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated with Alembic, copied for each test (migrating is the slow part)."""
+    path = tmp_path_factory.mktemp("template") / "liaison.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def database_url(migrated_template: Path, tmp_path: Path) -> str:
+    """URL of a fresh, migrated database for this test."""
+    target = tmp_path / "liaison.db"
+    shutil.copyfile(migrated_template, target)
+    return f"sqlite+aiosqlite:///{target}"
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """Settings pointing at this test's database."""
+    return Settings(database_url=database_url, max_body_bytes=262_144)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """The test's database."""
+    database = Database.from_url(database_url)
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def app(settings: Settings, db: Database) -> Litestar:
+    """The content service, sharing the test's database."""
+    return create_app(settings, db=db)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """An HTTP client talking to the app in-process (lifespan included)."""
+    async with AsyncTestClient(app=app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def make_token(db: Database) -> TokenFactory:
+    """Create a token and return its Authorization header."""
+
+    async def factory(
+        role: str = "admin", sites: list[str] | None = None, locales: list[str] | None = None, name: str = "test"
+    ) -> dict[str, str]:
+        issued = await create_token(db, name, role, sites, locales)
+        return {"Authorization": f"Bearer {issued.secret}"}
+
+    return factory
+
+
+@pytest.fixture
+async def admin(make_token: TokenFactory) -> dict[str, str]:
+    """Authorization header of an all-sites admin."""
+    return await make_token("admin", name="admin")
+
+
+@pytest.fixture
+async def seeded(db: Database) -> Database:
+    """The database with the demo content loaded and published."""
+    await load_demo(db)
+    return db
+
+
+async def dump(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, to show that a refused request changed nothing."""
+    result: dict[str, list[tuple[Any, ...]]] = {}
+    async with db.reading() as repo:
+        for table in metadata.sorted_tables:
+            rows = await repo.conn.execute(sa.select(table).order_by(*table.primary_key.columns))
+            result[table.name] = [tuple(row) for row in rows]
+    return result
