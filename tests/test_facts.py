@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -44,7 +46,7 @@ async def test_fact_versions_and_history(client: Client, admin: dict[str, str], 
 
 
 async def test_every_fact_type_is_accepted(client: Client, admin: dict[str, str], seeded: Database) -> None:
-    values = [
+    values: list[dict[str, Any]] = [
         {"type": "integer", "value": 1200},
         {"type": "decimal", "value": "12.50"},
         {"type": "date", "value": "2010-09-01"},
