@@ -110,3 +110,10 @@ class Forbidden(DomainError):
 
     name = "forbidden"
     title = "Not allowed"
+
+
+class RevisionNotServed(DomainError):
+    """A reader asked for at least a revision newer than the published one."""
+
+    name = "revision-not-served"
+    title = "The requested revision is not the published one yet"

@@ -14,10 +14,12 @@ from litestar.openapi.spec import Components, SecurityScheme
 from services.content.http.dependencies import provide_db, provide_principal
 from services.content.http.documents import DocumentController
 from services.content.http.facts import FactController
+from services.content.http.pages import PageController, provide_delivery
 from services.content.http.problems import exception_handlers
 from services.content.http.sites import SiteController
 from services.content.settings import Settings
 from services.content.storage.database import Database
+from services.content.usecases.delivery import Delivery
 
 API_VERSION = "1.0.0"
 
@@ -39,6 +41,8 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         owned = db is None
         app.state.db = db if db is not None else Database.from_url(settings.database_url)
+        app.state.delivery = Delivery(app.state.db, settings.public_url)
+        app.state.cache_control = f"public, max-age={settings.cache_max_age}"
         try:
             yield
         finally:
@@ -46,8 +50,12 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
                 await app.state.db.close()
 
     return Litestar(
-        route_handlers=[SiteController, DocumentController, FactController, live],
-        dependencies={"db": Provide(provide_db, sync_to_thread=False), "principal": Provide(provide_principal)},
+        route_handlers=[SiteController, DocumentController, FactController, PageController, live],
+        dependencies={
+            "db": Provide(provide_db, sync_to_thread=False),
+            "principal": Provide(provide_principal),
+            "delivery": Provide(provide_delivery, sync_to_thread=False),
+        },
         exception_handlers=exception_handlers(),
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,

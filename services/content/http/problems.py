@@ -24,6 +24,7 @@ _STATUS: dict[type[errors.DomainError], int] = {
     errors.AlreadyExists: 409,
     errors.StaleBase: 409,
     errors.StillReferenced: 409,
+    errors.RevisionNotServed: 409,
     errors.BaseRequired: 428,
     errors.Unauthenticated: 401,
     errors.Forbidden: 403,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -10,7 +10,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.content.storage.engine import READ_ONLY, create_engine
-from services.content.storage.repository import Repository
+from services.content.storage.repository import RenderKey, Repository
+
+CommitListener = Callable[[Sequence[RenderKey]], None]
 
 
 class Database:
@@ -18,6 +20,11 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._listeners: list[CommitListener] = []
+
+    def on_commit(self, listener: CommitListener) -> None:
+        """Call ``listener`` with the renders a transaction changed, right after it commits."""
+        self._listeners.append(listener)
 
     @classmethod
     def from_url(cls, url: str) -> Database:
@@ -36,7 +43,11 @@ class Database:
     async def transaction(self) -> AsyncIterator[Repository]:
         """A read-write transaction, committed on normal exit and rolled back on error."""
         async with self.engine.begin() as conn:
-            yield Repository(conn)
+            repo = Repository(conn)
+            yield repo
+        if repo.changed_renders:
+            for listener in self._listeners:
+                listener(repo.changed_renders)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Repository]:

@@ -6,6 +6,7 @@ Every method runs inside the caller's transaction; none commits.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -22,6 +23,7 @@ from services.content.storage.tables import (
     documents,
     fact_versions,
     facts,
+    outbox,
     revision_references,
     revisions,
     sites,
@@ -57,11 +59,39 @@ def _maybe_aware(value: dt.datetime | None) -> dt.datetime | None:
     return None if value is None else _aware(value)
 
 
+class RenderKey(msgspec.Struct, frozen=True, array_like=True):
+    """One (site, page, locale) render."""
+
+    site: str
+    slug: str
+    locale: str
+
+
+class OutboxRow(msgspec.Struct, frozen=True):
+    """A change event waiting for (or done with) the relay."""
+
+    id: int
+    event_id: str
+    site: str
+    document_id: int
+    slug: str
+    locale: str
+    kind: str
+    reason: str
+    revision: int | None
+    cause: str
+    created_at: dt.datetime
+    sequence: int | None
+    relayed_at: dt.datetime | None
+
+
 class Repository:
     """Data access for one transaction."""
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
+        self.changed_renders: list[RenderKey] = []
+        """Renders this transaction's outbox rows say changed; handed to listeners after commit."""
 
     # -- sites ---------------------------------------------------------------
 
@@ -518,4 +548,119 @@ class Repository:
     def _token(row: sa.Row[Any]) -> Token:
         return Token(
             row.id, row.name, row.role, row.sites, row.locales, _aware(row.created_at), _maybe_aware(row.revoked_at)
+        )
+
+    # -- published pages and the render graph --------------------------------------
+
+    async def published_pages_referencing(self, kind: str, targets: Iterable[str]) -> list[tuple[int, str, str]]:
+        """(document id, site key, slug) of pages whose live revision in some locale references a target."""
+        query = (
+            sa.select(documents.c.id, sites.c.key, documents.c.slug)
+            .distinct()
+            .select_from(
+                revision_references.join(revisions, revisions.c.id == revision_references.c.revision_id)
+                .join(
+                    variants,
+                    sa.and_(
+                        variants.c.id == revisions.c.variant_id, variants.c.published_revision == revisions.c.number
+                    ),
+                )
+                .join(documents, documents.c.id == variants.c.document_id)
+                .join(sites, sites.c.id == documents.c.site_id)
+            )
+            .where(revision_references.c.kind == kind, revision_references.c.target.in_(list(targets)))
+            .where(documents.c.kind == "page")
+        )
+        return [(r[0], r[1], r[2]) for r in await self.conn.execute(query)]
+
+    async def fragments_referencing(self, kind: str, targets: Iterable[str]) -> set[str]:
+        """Keys of fragments whose live revision in some locale references a target."""
+        query = (
+            sa.select(documents.c.key)
+            .distinct()
+            .select_from(
+                revision_references.join(revisions, revisions.c.id == revision_references.c.revision_id)
+                .join(
+                    variants,
+                    sa.and_(
+                        variants.c.id == revisions.c.variant_id, variants.c.published_revision == revisions.c.number
+                    ),
+                )
+                .join(documents, documents.c.id == variants.c.document_id)
+            )
+            .where(revision_references.c.kind == kind, revision_references.c.target.in_(list(targets)))
+            .where(documents.c.kind == "fragment")
+        )
+        return {r[0] for r in await self.conn.execute(query)}
+
+    async def published_locales(self, document_id: int) -> list[tuple[str, int]]:
+        """(locale, published revision) of a document's live variants."""
+        query = (
+            sa.select(variants.c.locale, variants.c.published_revision)
+            .where(variants.c.document_id == document_id, variants.c.published_revision.is_not(None))
+            .order_by(variants.c.locale)
+        )
+        return [(r[0], r[1]) for r in await self.conn.execute(query)]
+
+    async def published_pages(self, site_id: int, after_id: int | None, limit: int) -> list[Document]:
+        """Pages of a site with at least one live variant, by id."""
+        live = sa.select(variants.c.document_id).where(variants.c.published_revision.is_not(None))
+        query = (
+            self._documents_query()
+            .where(documents.c.site_id == site_id, documents.c.kind == "page", documents.c.id.in_(live))
+            .order_by(documents.c.id)
+            .limit(limit)
+        )
+        if after_id is not None:
+            query = query.where(documents.c.id > after_id)
+        return [self._document(r) for r in await self.conn.execute(query)]
+
+    async def facts_for(self, keys: Iterable[str], scopes: Sequence[str]) -> list[Fact]:
+        """Facts with one of ``keys`` in one of ``scopes``."""
+        query = self._facts_query().where(facts.c.key.in_(list(keys)), facts.c.scope.in_(list(scopes)))
+        return [self._fact(r) for r in await self.conn.execute(query)]
+
+    async def sites_overriding(self, key: str) -> set[str]:
+        """Site keys that have their own fact ``key`` (hiding the global one)."""
+        query = sa.select(facts.c.scope).where(facts.c.key == key, facts.c.scope != "global")
+        return {r[0] for r in await self.conn.execute(query)}
+
+    # -- outbox --------------------------------------------------------------------
+
+    async def insert_outbox(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Write change events in this transaction (one per affected site, page and locale)."""
+        if not rows:
+            return
+        created_at = now()
+        await self.conn.execute(
+            sa.insert(outbox), [{**row, "event_id": str(uuid.uuid4()), "created_at": created_at} for row in rows]
+        )
+        self.changed_renders += [RenderKey(row["site"], row["slug"], row["locale"]) for row in rows]
+
+    async def outbox_after(self, after_id: int, limit: int) -> list[OutboxRow]:
+        """Outbox rows with an id above ``after_id``, in id order."""
+        query = sa.select(outbox).where(outbox.c.id > after_id).order_by(outbox.c.id).limit(limit)
+        return [self._outbox(r) for r in await self.conn.execute(query)]
+
+    async def last_outbox_id(self) -> int:
+        """The highest outbox id (0 when empty)."""
+        result = await self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(outbox.c.id), 0)))
+        return int(result.scalar_one())
+
+    @staticmethod
+    def _outbox(row: sa.Row[Any]) -> OutboxRow:
+        return OutboxRow(
+            id=row.id,
+            event_id=row.event_id,
+            site=row.site,
+            document_id=row.document_id,
+            slug=row.slug,
+            locale=row.locale,
+            kind=row.kind,
+            reason=row.reason,
+            revision=row.revision,
+            cause=row.cause,
+            created_at=_aware(row.created_at),
+            sequence=row.sequence,
+            relayed_at=_maybe_aware(row.relayed_at),
         )

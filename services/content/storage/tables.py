@@ -125,3 +125,25 @@ tokens = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("revoked_at", Timestamp),
 )
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    # Written in the same transaction as the change; the id orders rows in commit
+    # order on SQLite (one writer at a time). The relay adds the per-site sequence.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("site", sa.String(63), nullable=False),
+    sa.Column("document_id", sa.Integer, nullable=False),
+    sa.Column("slug", sa.String(121), nullable=False),
+    sa.Column("locale", sa.String(35), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),  # published | unpublished | rerendered
+    sa.Column("reason", sa.String(20), nullable=False),  # publish | unpublish | fact | fragment | alternates
+    sa.Column("revision", sa.Integer),
+    sa.Column("cause", sa.String(200), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("sequence", sa.Integer),
+    sa.Column("relayed_at", Timestamp),
+    sa.UniqueConstraint("site", "sequence", name="uq_outbox_site_sequence"),
+    sa.Index("ix_outbox_unrelayed", "relayed_at", "id"),
+)

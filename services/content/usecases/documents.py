@@ -9,6 +9,7 @@ from services.content.domain.locales import normalize_locale
 from services.content.domain.model import Document, Site
 from services.content.storage.database import Database
 from services.content.storage.repository import Repository
+from services.content.usecases import changes
 from services.content.usecases.presenters import document_out
 
 
@@ -84,6 +85,8 @@ async def delete_document(db: Database, principal: Principal, document_id: int) 
                     f"fragment '{document.key}' is included by {len(referrers)} published variant(s)",
                     references=referrers,
                 )
+        if document.site_key is not None and document.slug is not None:
+            await changes.page_deleted(repo, document.id, document.site_key, document.slug)
         await repo.delete_document(document.id)
 
 

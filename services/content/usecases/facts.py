@@ -16,6 +16,7 @@ from services.content.domain.facts import GLOBAL_SCOPE, checked_value, value_typ
 from services.content.domain.model import Fact, fact_etag
 from services.content.storage.database import Database
 from services.content.storage.repository import Repository
+from services.content.usecases import changes
 from services.content.usecases.presenters import fact_out, fact_version_out
 
 
@@ -62,6 +63,7 @@ async def update_fact(
         updated = await repo.advance_fact(fact, base, value, principal.name, body.message)
         if updated is None:
             raise StaleBase(f"version {base} stopped being current during the write")
+        await changes.fact_changed(repo, scope, key, updated.version)
     return fact_out(updated)
 
 

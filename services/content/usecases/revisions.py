@@ -35,6 +35,7 @@ from services.content.domain.fragments import find_cycle
 from services.content.domain.model import Document, Revision, Site, Variant, revision_etag
 from services.content.storage.database import Database
 from services.content.storage.repository import Repository, now
+from services.content.usecases import changes
 from services.content.usecases.documents import checked_locale, load_document
 from services.content.usecases.presenters import revision_out, revision_summary
 
@@ -242,7 +243,15 @@ async def publish(
         await _check_references(repo, document, site, revision.blocks)
         published_at = now()
         await repo.set_publication(variant.id, revision.number, published_at)
+        await _publication_changed(repo, document, locale, revision.number)
     return PublicationOut(document.id, locale, revision.number, published_at)
+
+
+async def _publication_changed(repo: Repository, document: Document, locale: str, revision: int | None) -> None:
+    if document.is_fragment and document.key is not None:
+        await changes.fragment_publication_changed(repo, document.key, locale, revision)
+    elif document.site_key is not None and document.slug is not None:
+        await changes.page_publication_changed(repo, document.id, document.site_key, document.slug, locale, revision)
 
 
 async def unpublish(db: Database, principal: Principal, document_id: int, locale_tag: str) -> PublicationOut:
@@ -255,4 +264,6 @@ async def unpublish(db: Database, principal: Principal, document_id: int, locale
         if variant is None:
             raise NotFound(f"document {document_id} has no {locale} variant")
         await repo.set_publication(variant.id, None, None)
+        if variant.published_revision is not None:
+            await _publication_changed(repo, document, locale, None)
     return PublicationOut(document.id, locale, None, None)

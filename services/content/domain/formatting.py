@@ -1,0 +1,74 @@
+"""Formatting fact values for a locale with Babel (numbers, dates, territory lists)."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+
+from babel import Locale
+from babel.dates import format_date
+from babel.lists import format_list
+from babel.numbers import format_decimal
+
+from schemas.blocks import FactFormat
+from schemas.facts import (
+    DateValue,
+    DecimalValue,
+    EmailValue,
+    FactValue,
+    IntegerValue,
+    TerritoriesValue,
+    TextValue,
+    UrlValue,
+    YearValue,
+)
+
+
+def localized_text(values: dict[str, str], locale: Locale, fallback: list[str]) -> str:
+    """Pick the text for ``locale``: exact tag, its language, then the fallback chain."""
+    tag = str(locale).replace("_", "-")
+    for candidate in (tag, locale.language, *fallback):
+        if candidate in values:
+            return values[candidate]
+    for candidate, text in values.items():
+        if candidate.split("-")[0] == locale.language:
+            return text
+    return next(iter(values.values()))
+
+
+def _format_exact_decimal(number: Decimal, locale: Locale) -> str:
+    # Keep the digits the editor typed ("12.50" stays two decimals), grouped the locale's way.
+    exponent = number.as_tuple().exponent
+    digits = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    pattern = copy.copy(locale.decimal_formats[None])
+    pattern.frac_prec = (digits, digits)
+    formatted: str = pattern.apply(number, locale)
+    return formatted
+
+
+def format_fact(
+    value: FactValue, locale: Locale, style: FactFormat | None = None, fallback: list[str] | None = None
+) -> str:
+    """The text of a fact value as written in ``locale``.
+
+    ``style`` picks a date length (default ``long``); numbers are grouped the
+    locale's way; years never are; territories use the locale's names joined
+    with its list pattern ("India, Nepal and Sri Lanka" / "Inde, Népal et Sri Lanka").
+    """
+    match value:
+        case IntegerValue(value=number):
+            return format_decimal(number, locale=locale)
+        case DecimalValue(value=number):
+            return _format_exact_decimal(Decimal(number), locale)
+        case DateValue(value=day):
+            return format_date(day, format=style or "long", locale=locale)
+        case YearValue(value=year):
+            return str(year)
+        case TerritoriesValue(value=codes):
+            names = locale.territories
+            return format_list([names.get(code, code) for code in codes], locale=locale)
+        case TextValue(value=texts):
+            return localized_text(texts, locale, fallback or [])
+        case UrlValue(value=url) | EmailValue(value=url):
+            return url
+    raise TypeError(f"unknown fact value {value!r}")  # pragma: no cover - the union is closed

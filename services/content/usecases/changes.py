@@ -1,0 +1,102 @@
+"""Which renders a change alters, written to the outbox in the change's own transaction.
+
+A page's render depends on its live revision, the live revisions of the
+fragments it includes (directly or through other fragments), the facts any of
+those name, and the other locales' publications (its alternates). Every write
+that moves one of these calls a function here before its transaction commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from services.content.domain.facts import GLOBAL_SCOPE
+from services.content.storage.repository import Repository
+
+
+async def _fragment_ancestors(repo: Repository, keys: set[str]) -> set[str]:
+    """``keys`` plus every fragment that includes one of them, however deep."""
+    found = set(keys)
+    frontier = set(keys)
+    while frontier:
+        frontier = await repo.fragments_referencing("fragment", frontier) - found
+        found |= frontier
+    return found
+
+
+async def _rerender_pages(
+    repo: Repository, pages: Iterable[tuple[int, str, str]], reason: str, cause: str
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for document_id, site, slug in sorted(set(pages)):
+        for locale, revision in await repo.published_locales(document_id):
+            rows.append(
+                {
+                    "site": site,
+                    "document_id": document_id,
+                    "slug": slug,
+                    "locale": locale,
+                    "kind": "rerendered",
+                    "reason": reason,
+                    "revision": revision,
+                    "cause": cause[:200],
+                }
+            )
+    return rows
+
+
+async def page_publication_changed(
+    repo: Repository, document_id: int, site: str, slug: str, locale: str, revision: int | None
+) -> None:
+    """A page variant was published (``revision``) or unpublished (None)."""
+    kind, reason = ("published", "publish") if revision is not None else ("unpublished", "unpublish")
+    cause = f"page {site}/{slug} {locale} {'revision ' + str(revision) if revision else 'unpublished'}"
+    rows: list[dict[str, Any]] = [
+        {
+            "site": site,
+            "document_id": document_id,
+            "slug": slug,
+            "locale": locale,
+            "kind": kind,
+            "reason": reason,
+            "revision": revision,
+            "cause": cause,
+        }
+    ]
+    # The other locales list this one among their alternates, so their renders change too.
+    rows += [
+        row
+        for row in await _rerender_pages(repo, [(document_id, site, slug)], "alternates", cause)
+        if row["locale"] != locale
+    ]
+    await repo.insert_outbox(rows)
+
+
+async def fragment_publication_changed(repo: Repository, key: str, locale: str, revision: int | None) -> None:
+    """A fragment variant was published or unpublished: every page including it re-renders."""
+    including = await _fragment_ancestors(repo, {key})
+    pages = await repo.published_pages_referencing("fragment", including)
+    cause = f"fragment {key} {locale} {'revision ' + str(revision) if revision else 'unpublished'}"
+    await repo.insert_outbox(await _rerender_pages(repo, pages, "fragment", cause))
+
+
+async def fact_changed(repo: Repository, scope: str, key: str, version: int) -> None:
+    """A fact has a new value: every page showing it, directly or through fragments, re-renders."""
+    fragments = await _fragment_ancestors(repo, await repo.fragments_referencing("fact", [key]))
+    pages = await repo.published_pages_referencing("fact", [key])
+    if fragments:
+        pages += await repo.published_pages_referencing("fragment", fragments)
+    if scope == GLOBAL_SCOPE:
+        # Sites with their own fact of this key never showed the global one.
+        hidden = await repo.sites_overriding(key)
+        pages = [page for page in pages if page[1] not in hidden]
+    else:
+        pages = [page for page in pages if page[1] == scope]
+    await repo.insert_outbox(await _rerender_pages(repo, pages, "fact", f"fact {scope}/{key} version {version}"))
+
+
+async def page_deleted(repo: Repository, document_id: int, site: str, slug: str) -> None:
+    """A page is about to be deleted: each live locale is unpublished."""
+    for locale, _ in await repo.published_locales(document_id):
+        await page_publication_changed(repo, document_id, site, slug, locale, None)

@@ -1,0 +1,299 @@
+"""The read side: published pages rendered per locale, cached until an input changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from urllib.parse import quote
+
+import msgspec
+
+from schemas.blocks import Block
+from schemas.delivery import Alternate, PageList, PageRender, PageSummary, TranslationReport, TranslationStatus
+from services.content.domain.access import Action, Principal
+from services.content.domain.content import references
+from services.content.domain.diff import diff_revisions
+from services.content.domain.errors import NotFound
+from services.content.domain.facts import GLOBAL_SCOPE
+from services.content.domain.model import Fact, Site
+from services.content.domain.negotiation import choose_locale
+from services.content.domain.rendering import RenderInput, RenderOutput, ResolvedFragment, render
+from services.content.domain.translation import translation_state
+from services.content.storage.database import Database
+from services.content.storage.repository import Repository
+from services.content.usecases.documents import load_document
+from services.content.usecases.render_cache import RenderCache
+
+_json = msgspec.json.Encoder()
+
+
+def strong_etag(body: bytes) -> str:
+    """A strong ETag for exact bytes."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+class PageIndex(msgspec.Struct, frozen=True):
+    """What locale negotiation needs about a page: its site and its live locales."""
+
+    document_id: int
+    site: Site
+    slug: str
+    source_locale: str
+    published: dict[str, int]
+
+
+class RenderEntry(msgspec.Struct):
+    """A render of one page in one locale, with its response bodies ready to send."""
+
+    render: PageRender
+    last_modified: dt.datetime
+    html: bytes
+    html_etag: str
+    bodies: dict[tuple[str | None, bool], tuple[bytes, str]]
+    """(requested locale, fell back) -> (JSON bytes, ETag): the body names what was asked for."""
+
+    def json(self, requested: str | None, fallback: bool) -> tuple[bytes, str]:
+        """JSON bytes and ETag of this render for a request that asked for ``requested``."""
+        key = (requested, fallback)
+        found = self.bodies.get(key)
+        if found is None:
+            body = _json.encode(msgspec.structs.replace(self.render, requested_locale=requested, fallback=fallback))
+            found = (body, strong_etag(body))
+            if len(self.bodies) < 64:
+                self.bodies[key] = found
+        return found
+
+
+class ServedPage(msgspec.Struct, frozen=True):
+    """The render chosen for a request, and how it was chosen."""
+
+    entry: RenderEntry
+    requested: str | None
+    fallback: bool
+
+
+class Delivery:
+    """Reads published pages; owns the render cache and keeps it in step with commits."""
+
+    def __init__(self, db: Database, public_url: str) -> None:
+        self.db = db
+        self.public_url = public_url.rstrip("/")
+        self.cache: RenderCache[PageIndex, RenderEntry] = RenderCache()
+        db.on_commit(self.cache.invalidate)
+
+    def page_url(self, site: str, slug: str, locale: str) -> str:
+        """Public URL of a page in one locale."""
+        return f"{self.public_url}/v1/sites/{quote(site)}/pages/{quote(slug)}?locale={quote(locale)}"
+
+    async def serve(self, site: str, slug: str, requested: tuple[str, ...], fresh: bool = False) -> ServedPage:
+        """The render to answer a request with; ``fresh`` skips the cache (used to honour min_revision)."""
+        if fresh:
+            self.cache.invalidate([])
+        index = await self.index(site, slug)
+        chosen = choose_locale(requested, list(index.published), index.site.fallback, index.site.default_locale)
+        if chosen is None:
+            raise NotFound(f"page '{slug}' of site '{site}' has no published variant")
+        locale, fallback = chosen
+        entry = None if fresh else self.cache.render(site, slug, locale)
+        if entry is None:
+            generation = self.cache.generation
+            entry = await self._load_render(index, locale)
+            self.cache.store_render(site, slug, locale, entry, generation)
+        return ServedPage(entry, requested[0] if requested else None, fallback)
+
+    async def index(self, site: str, slug: str) -> PageIndex:
+        """The page's live locales (cached like renders)."""
+        index = self.cache.index(site, slug)
+        if index is None:
+            generation = self.cache.generation
+            index = await self._load_index(site, slug)
+            self.cache.store_index(site, slug, index, generation)
+        return index
+
+    async def _load_index(self, site_key: str, slug: str) -> PageIndex:
+        async with self.db.reading() as repo:
+            site = await repo.site(site_key)
+            if site is None:
+                raise NotFound(f"site '{site_key}' does not exist")
+            document = await repo.page(site.id, slug)
+            if document is None:
+                raise NotFound(f"site '{site_key}' has no page '{slug}'")
+            published = dict(await repo.published_locales(document.id))
+        if not published:
+            raise NotFound(f"page '{slug}' of site '{site_key}' has no published variant")
+        return PageIndex(document.id, site, slug, document.source_locale, published)
+
+    async def _fragments(
+        self, repo: Repository, site: Site, locale: str, blocks: list[Block]
+    ) -> dict[str, ResolvedFragment]:
+        """Live revisions of every fragment included, in ``locale`` or the site's fallback chain."""
+        found: dict[str, ResolvedFragment] = {}
+        pending = list(references(blocks).fragments)
+        while pending:
+            key = pending.pop()
+            document = await repo.fragment(key) if key not in found else None
+            if document is None:
+                continue
+            for candidate in dict.fromkeys((locale, *site.fallback, site.default_locale)):
+                variant = await repo.variant(document.id, candidate)
+                if variant is None or variant.published_revision is None or variant.published_at is None:
+                    continue
+                revision = await repo.revision(variant.id, variant.published_revision)
+                if revision is None:
+                    continue
+                found[key] = ResolvedFragment(key, revision.number, candidate, revision.blocks, variant.published_at)
+                pending += [k for k in references(revision.blocks).fragments if k not in found]
+                break
+        return found
+
+    async def _facts(self, repo: Repository, site: Site, keys: set[str]) -> dict[str, Fact]:
+        visible: dict[str, Fact] = {}
+        for fact in await repo.facts_for(keys, [site.key, GLOBAL_SCOPE]):
+            # A site's own fact hides the global one of the same key.
+            if fact.key not in visible or fact.scope != GLOBAL_SCOPE:
+                visible[fact.key] = fact
+        return visible
+
+    async def _alternates(self, repo: Repository, index: PageIndex) -> list[Alternate]:
+        source = await repo.variant(index.document_id, index.source_locale)
+        source_head = await repo.revision(source.id, source.head_revision) if source else None
+        alternates: list[Alternate] = []
+        for locale in index.site.locales:
+            revision_number = index.published.get(locale)
+            translated_from = None
+            if revision_number is not None and locale != index.source_locale and source is not None:
+                variant = await repo.variant(index.document_id, locale)
+                live = await repo.revision(variant.id, revision_number) if variant else None
+                if live is not None and live.source_revision is not None:
+                    translated_from = await repo.revision(source.id, live.source_revision)
+            state = translation_state(
+                locale == index.source_locale,
+                revision_number is not None,
+                (translated_from.title, translated_from.blocks) if translated_from else None,
+                (source_head.title, source_head.blocks) if source_head else None,
+            )
+            alternates.append(
+                Alternate(locale, self.page_url(index.site.key, index.slug, locale), state, revision_number)
+            )
+        return alternates
+
+    async def _load_render(self, index: PageIndex, locale: str) -> RenderEntry:
+        site = index.site
+        async with self.db.reading() as repo:
+            variant = await repo.variant(index.document_id, locale)
+            if variant is None or variant.published_revision is None or variant.published_at is None:
+                raise NotFound(f"page '{index.slug}' has no published {locale} variant")
+            revision = await repo.revision(variant.id, variant.published_revision)
+            if revision is None:  # pragma: no cover - a publication always points at a revision
+                raise NotFound(f"page '{index.slug}' lost its published revision")
+            fragments = await self._fragments(repo, site, locale, revision.blocks)
+            keys = set(references(revision.blocks).facts)
+            for fragment in fragments.values():
+                keys |= set(references(fragment.blocks).facts)
+            facts = await self._facts(repo, site, keys)
+            alternates = await self._alternates(repo, index)
+        output: RenderOutput = render(
+            RenderInput(locale, site.fallback, revision.title, revision.blocks, facts, fragments)
+        )
+        last_modified = max(filter(None, [variant.published_at, output.latest_input]))
+        page = PageRender(
+            site=site.key,
+            slug=index.slug,
+            locale=locale,
+            requested_locale=locale,
+            fallback=False,
+            revision=revision.number,
+            published_at=variant.published_at,
+            title=output.title,
+            blocks=output.blocks,
+            html=output.html,
+            facts=output.facts,
+            fragments=output.fragments,
+            alternates=alternates,
+        )
+        html = output.html.encode()
+        entry = RenderEntry(page, last_modified, html, strong_etag(html), {})
+        entry.json(locale, False)
+        return entry
+
+    async def canonical_etag(self, site: str, slug: str, locale: str) -> str:
+        """ETag of the JSON a request with ``?locale=<locale>`` gets (what change events carry)."""
+        served = await self.serve(site, slug, (locale,))
+        return served.entry.json(served.requested, served.fallback)[1]
+
+    async def list_pages(
+        self, site_key: str, cursor: int | None, limit: int, updated_since: dt.datetime | None
+    ) -> PageList:
+        """Published pages of a site, by id, with their live revisions and ETags."""
+        async with self.db.reading() as repo:
+            site = await repo.site(site_key)
+            if site is None:
+                raise NotFound(f"site '{site_key}' does not exist")
+            pages = await repo.published_pages(site.id, cursor, limit + 1)
+        more = len(pages) > limit
+        pages = pages[:limit]
+        items: list[PageSummary] = []
+        for page in pages:
+            if page.slug is None:
+                continue
+            try:
+                index = await self.index(site_key, page.slug)
+            except NotFound:  # unpublished between the two reads
+                continue
+            etags: dict[str, str] = {}
+            updated = dt.datetime.min.replace(tzinfo=dt.UTC)
+            for locale in index.published:
+                served = await self.serve(site_key, page.slug, (locale,))
+                etags[locale] = served.entry.json(locale, False)[1]
+                updated = max(updated, served.entry.last_modified)
+            if updated_since is not None and updated < updated_since:
+                continue
+            items.append(PageSummary(page.slug, page.id, dict(index.published), etags, updated))
+        return PageList(items, str(pages[-1].id) if more and pages else None)
+
+    async def translations(self, principal: Principal, document_id: int) -> TranslationReport:
+        """Up to date / outdated / missing for every locale of a document, with the source's diff."""
+        async with self.db.reading() as repo:
+            document, site = await load_document(repo, document_id)
+            principal.require(Action.READ_DRAFTS, site=site.key if site else None)
+            variants = {v.locale: v for v in await repo.variants_of(document.id)}
+            locales = site.locales if site else sorted(variants)
+            source = variants.get(document.source_locale)
+            source_head = await repo.revision(source.id, source.head_revision) if source else None
+            statuses: list[TranslationStatus] = []
+            for locale in dict.fromkeys([document.source_locale, *locales]):
+                variant = variants.get(locale)
+                head = await repo.revision(variant.id, variant.head_revision) if variant else None
+                from_number = head.source_revision if head else None
+                translated_from = (
+                    await repo.revision(source.id, from_number) if source and from_number is not None else None
+                )
+                state = translation_state(
+                    locale == document.source_locale,
+                    head is not None,
+                    (translated_from.title, translated_from.blocks) if translated_from else None,
+                    (source_head.title, source_head.blocks) if source_head else None,
+                )
+                source_diff = None
+                if state == "outdated" and translated_from is not None and source_head is not None:
+                    source_diff = diff_revisions(
+                        translated_from.number,
+                        translated_from.title,
+                        translated_from.blocks,
+                        source_head.number,
+                        source_head.title,
+                        source_head.blocks,
+                    )
+                statuses.append(
+                    TranslationStatus(
+                        locale=locale,
+                        status=state,
+                        head_revision=head.number if head else None,
+                        translated_from=from_number if locale != document.source_locale else None,
+                        source_revision=source_head.number if source_head else 0,
+                        source_diff=source_diff,
+                    )
+                )
+        return TranslationReport(
+            document.id, document.source_locale, source_head.number if source_head else None, statuses
+        )

@@ -1,0 +1,64 @@
+"""Renders computed once per change and served from memory afterwards.
+
+Entries are dropped exactly when an input changes: the storage adapter reports,
+after each commit, the (site, page, locale) renders its outbox rows name, and
+`RenderCache.invalidate` drops those. A render that was being computed while an
+invalidation happened is not stored, so a slow render can never resurrect a
+stale page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Generic, TypeVar
+
+from services.content.storage.repository import RenderKey
+
+Entry = TypeVar("Entry")
+Index = TypeVar("Index")
+
+
+class RenderCache(Generic[Index, Entry]):
+    """In-process cache of page indexes (per page) and renders (per page and locale)."""
+
+    def __init__(self, max_entries: int = 20_000) -> None:
+        self._renders: dict[tuple[str, str, str], Entry] = {}
+        self._indexes: dict[tuple[str, str], Index] = {}
+        self._max_entries = max_entries
+        self.generation = 0
+        """Bumped by every invalidation; a render started under an older one is not kept."""
+
+    def index(self, site: str, slug: str) -> Index | None:
+        """The cached locale index of a page."""
+        return self._indexes.get((site, slug))
+
+    def render(self, site: str, slug: str, locale: str) -> Entry | None:
+        """The cached render of a page in ``locale``."""
+        return self._renders.get((site, slug, locale))
+
+    def store_index(self, site: str, slug: str, index: Index, generation: int) -> None:
+        """Keep an index computed under ``generation`` unless something changed since."""
+        if generation == self.generation:
+            if len(self._indexes) >= self._max_entries:
+                self._indexes.clear()
+            self._indexes[(site, slug)] = index
+
+    def store_render(self, site: str, slug: str, locale: str, entry: Entry, generation: int) -> None:
+        """Keep a render computed under ``generation`` unless something changed since."""
+        if generation == self.generation:
+            if len(self._renders) >= self._max_entries:
+                self._renders.clear()
+            self._renders[(site, slug, locale)] = entry
+
+    def invalidate(self, keys: Iterable[RenderKey]) -> None:
+        """Drop the renders (and their pages' indexes) that a committed change altered."""
+        self.generation += 1
+        for key in keys:
+            self._renders.pop((key.site, key.slug, key.locale), None)
+            self._indexes.pop((key.site, key.slug), None)
+
+    def clear(self) -> None:
+        """Drop everything (used when changes may have been missed)."""
+        self.generation += 1
+        self._renders.clear()
+        self._indexes.clear()
