@@ -16,7 +16,7 @@ FactType = Literal["integer", "decimal", "date", "year", "territories", "text", 
 TerritoryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code, e.g. 'NP'.")]
 DecimalString = Annotated[
     str,
-    msgspec.Meta(pattern=r"^-?\d{1,18}(\.\d{1,12})?$", description="Decimal number as a string, e.g. '12.5'."),
+    msgspec.Meta(pattern=r"^-?[0-9]{1,18}(\.[0-9]{1,12})?$", description="Decimal number as a string, e.g. '12.5'."),
 ]
 LocaleTag = Annotated[
     str,

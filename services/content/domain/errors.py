@@ -21,6 +21,13 @@ class DomainError(Exception):
         self.context = context
 
 
+class InvalidQuery(DomainError):
+    """A query parameter has a value the route cannot use."""
+
+    name = "invalid-query"
+    title = "Invalid query parameter"
+
+
 class NotFound(DomainError):
     """A named thing does not exist (or the caller may not know it exists)."""
 

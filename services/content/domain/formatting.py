@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import decimal
 from decimal import Decimal
 
 from babel import Locale
@@ -42,7 +43,9 @@ def _format_exact_decimal(number: Decimal, locale: Locale) -> str:
     digits = -exponent if isinstance(exponent, int) and exponent < 0 else 0
     pattern = copy.copy(locale.decimal_formats[None])
     pattern.frac_prec = (digits, digits)
-    formatted: str = pattern.apply(number, locale)
+    # The schema allows 30 significant digits; the default context keeps 28.
+    with decimal.localcontext(prec=64):
+        formatted: str = pattern.apply(number, locale)
     return formatted
 
 

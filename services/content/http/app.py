@@ -41,8 +41,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         owned = db is None
         app.state.db = db if db is not None else Database.from_url(settings.database_url)
-        app.state.delivery = Delivery(app.state.db, settings.public_url)
-        app.state.cache_control = f"public, max-age={settings.cache_max_age}"
+        app.state.delivery = Delivery(app.state.db, settings.public_url, f"public, max-age={settings.cache_max_age}")
         try:
             yield
         finally:

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
-from email.utils import format_datetime
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, get
-from litestar.datastructures import State
+from litestar import Controller, Request, get
+from litestar.datastructures import Accept, State
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import OpenAPIType, Operation, Schema
+from litestar.openapi.spec import Parameter as OpenAPIParameter
 from litestar.params import FromPath, QueryParameter
 from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
 from schemas.delivery import PageList, PageRender, TranslationReport
-from services.content.domain.errors import InvalidLocale, RevisionNotServed
+from services.content.domain.errors import InvalidLocale, InvalidQuery, RevisionNotServed
 from services.content.domain.locales import normalize_locale
 from services.content.domain.negotiation import parse_accept_language
 from services.content.http.dependencies import Caller
 from services.content.http.openapi import BEARER, problems
+from services.content.http.raw_response import RawResponse
 from services.content.usecases.delivery import Delivery, ServedPage
 
 HTML = "text/html; charset=utf-8"
@@ -33,14 +38,22 @@ def provide_delivery(state: State) -> Delivery:
 Reader = NamedDependency[Delivery]
 
 
+@lru_cache(maxsize=1024)
 def _requested(locale: str | None, accept_language: str | None) -> tuple[str, ...]:
+    """The locales a request asks for, best first (memoised: headers repeat a lot)."""
     if locale is not None:
         try:
             return (normalize_locale(locale),)
         except InvalidLocale as exc:
-            exc.detail = f"query parameter 'locale': {exc.detail}"
-            raise
+            raise InvalidLocale(f"query parameter 'locale': {exc.detail}", locale=locale) from None
     return parse_accept_language(accept_language) if accept_language else ()
+
+
+@lru_cache(maxsize=256)
+def _wants_html(accept: str | None) -> bool:
+    if not accept or "text/html" not in accept:
+        return False
+    return Accept(accept).best_match([JSON, "text/html"], default=JSON) == "text/html"
 
 
 def _matches(if_none_match: str, etag: str) -> bool:
@@ -48,20 +61,57 @@ def _matches(if_none_match: str, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def _respond(served: ServedPage, as_html: bool, if_none_match: str | None, cache_control: str) -> Response[bytes]:
+def _min_revision(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidQuery(f"query parameter 'min_revision': expected a positive integer, got {raw!r}")
+    return int(raw)
+
+
+def _respond(served: ServedPage, as_html: bool, if_none_match: str | None) -> RawResponse:
     entry = served.entry
-    body, etag = (entry.html, entry.html_etag) if as_html else entry.json(served.requested, served.fallback)
-    headers = {
-        "ETag": etag,
-        "Last-Modified": format_datetime(entry.last_modified.astimezone(dt.UTC), usegmt=True),
-        "Cache-Control": cache_control,
-        "Vary": "Accept, Accept-Language",
-        "Content-Language": entry.render.locale,
-        "Liaison-Locale-Fallback": "true" if served.fallback else "false",
-    }
-    if if_none_match is not None and _matches(if_none_match, etag):
-        return Response(b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers)
-    return Response(body, media_type=HTML if as_html else JSON, headers=headers)
+    prepared = entry.prepared(served.requested, served.fallback, as_html)
+    if if_none_match is not None and _matches(if_none_match, prepared.etag):
+        return RawResponse(HTTP_304_NOT_MODIFIED, prepared.not_modified_headers)
+    return RawResponse(200, prepared.headers, prepared.body)
+
+
+@dataclass
+class ReadPageOperation(Operation):
+    """OpenAPI operation of ``read_page``: documents the query and headers the handler reads itself."""
+
+    def __post_init__(self) -> None:
+        self.parameters = [
+            *(self.parameters or []),
+            OpenAPIParameter(
+                name="locale",
+                param_in="query",
+                schema=Schema(type=OpenAPIType.STRING, examples=["fr", "en"]),
+                description="Locale to serve (BCP 47); wins over Accept-Language. An invalid tag is a 400 problem.",
+            ),
+            OpenAPIParameter(
+                name="min_revision",
+                param_in="query",
+                schema=Schema(type=OpenAPIType.INTEGER, minimum=1),
+                description=(
+                    "Answer 409 instead of a render older than this revision (the database is read again first), "
+                    "so a consumer acting on a change event never reads a stale page."
+                ),
+            ),
+            OpenAPIParameter(
+                name="Accept-Language",
+                param_in="header",
+                schema=Schema(type=OpenAPIType.STRING),
+                description="Preferred locales with q-values; used when there is no ?locale=.",
+            ),
+            OpenAPIParameter(
+                name="If-None-Match",
+                param_in="header",
+                schema=Schema(type=OpenAPIType.STRING),
+                description="ETag of a copy the client holds; 304 with no body when it is still current.",
+            ),
+        ]
 
 
 class PageController(Controller):
@@ -72,48 +122,49 @@ class PageController(Controller):
 
     @get(
         "/sites/{site:str}/pages/{slug:str}",
-        responses=problems(400, 404, 409),
         response_description="The published page (JSON, or an HTML fragment for Accept: text/html or a .html slug)",
+        operation_class=ReadPageOperation,
+        responses={
+            200: ResponseSpec(PageRender, description="The published page in the served locale"),
+            304: ResponseSpec(None, description="Not modified: the If-None-Match ETag is current"),
+            **problems(400, 404, 409),
+        },
     )
     async def read_page(
         self,
         request: Request[Any, Any, Any],
-        delivery: Reader,
         site: FromPath[str],
         slug: FromPath[str],
-        locale: Annotated[str | None, QueryParameter(description="Locale to serve; wins over Accept-Language.")] = None,
-        min_revision: Annotated[
-            int | None,
-            QueryParameter(
-                ge=1,
-                description="Answer 409 instead of a render older than this revision (after re-reading the database).",
-            ),
-        ] = None,
-    ) -> Response[PageRender]:
+    ) -> RawResponse:
         """Read a published page in the negotiated locale.
 
         Locale: ``?locale=``, then ``Accept-Language`` (q-values), then the site's fallback chain,
         then its default; ``Content-Language`` and the body's ``locale``/``fallback`` say what was
         served. ``If-None-Match`` answers 304. ``Cache-Control: public, max-age=<LIAISON_CACHE_MAX_AGE>``.
         """
+        # The hot path of the service: the query is read here rather than through the
+        # signature model, and everything per render (bodies, headers) is precomputed.
+        delivery: Delivery = request.app.state.delivery
+        headers = request.headers
+        query = request.query_params
         as_html = slug.endswith(".html")
         if as_html:
-            slug = slug.removesuffix(".html")
+            slug = slug[: -len(".html")]
         else:
-            as_html = request.accept.best_match([JSON, "text/html"], default=JSON) == "text/html"
-        requested = _requested(locale, request.headers.get("accept-language"))
+            as_html = _wants_html(headers.get("accept"))
+        requested = _requested(query.get("locale"), headers.get("accept-language"))
         served = await delivery.serve(site, slug, requested)
-        if min_revision is not None and served.entry.render.revision < min_revision:
+        wanted = _min_revision(query.get("min_revision"))
+        if wanted is not None and served.entry.render.revision < wanted:
             # This process may have missed another replica's publish: read the database again.
             served = await delivery.serve(site, slug, requested, fresh=True)
-            if served.entry.render.revision < min_revision:
+            if served.entry.render.revision < wanted:
                 raise RevisionNotServed(
-                    f"min_revision {min_revision}: the published {served.entry.render.locale} revision is "
+                    f"min_revision {wanted}: the published {served.entry.render.locale} revision is "
                     f"{served.entry.render.revision}",
                     current={"revision": served.entry.render.revision},
                 )
-        cache_control = request.app.state.cache_control
-        return _respond(served, as_html, request.headers.get("if-none-match"), cache_control)  # type: ignore[return-value]
+        return _respond(served, as_html, headers.get("if-none-match"))
 
     @get("/sites/{site:str}/pages", responses=problems(400, 404))
     async def list_pages(

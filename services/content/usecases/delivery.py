@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from email.utils import format_datetime
 from urllib.parse import quote
 
 import msgspec
@@ -42,15 +43,50 @@ class PageIndex(msgspec.Struct, frozen=True):
     published: dict[str, int]
 
 
+class PreparedResponse(msgspec.Struct, frozen=True):
+    """One representation of a render, ready to send: body, ETag and header lists."""
+
+    body: bytes
+    etag: str
+    headers: list[tuple[bytes, bytes]]
+    not_modified_headers: list[tuple[bytes, bytes]]
+
+
+def _raw(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+
+
 class RenderEntry(msgspec.Struct):
     """A render of one page in one locale, with its response bodies ready to send."""
 
     render: PageRender
     last_modified: dt.datetime
+    headers: dict[str, str]
+    """Response headers shared by every representation (ETag aside)."""
     html: bytes
     html_etag: str
     bodies: dict[tuple[str | None, bool], tuple[bytes, str]]
     """(requested locale, fell back) -> (JSON bytes, ETag): the body names what was asked for."""
+    responses: dict[tuple[str | None, bool, bool], PreparedResponse] = {}
+    """(requested, fell back, HTML) -> the response to send."""
+
+    def prepared(self, requested: str | None, fallback: bool, as_html: bool) -> PreparedResponse:
+        """The ready-to-send response for one representation."""
+        key = (requested, fallback, as_html)
+        found = self.responses.get(key)
+        if found is None:
+            body, etag = (self.html, self.html_etag) if as_html else self.json(requested, fallback)
+            common = {**self.headers, "ETag": etag, "Liaison-Locale-Fallback": "true" if fallback else "false"}
+            media_type = "text/html; charset=utf-8" if as_html else "application/json"
+            found = PreparedResponse(
+                body,
+                etag,
+                _raw({"Content-Type": media_type, "Content-Length": str(len(body)), **common}),
+                _raw(common),
+            )
+            if len(self.responses) < 64:
+                self.responses[key] = found
+        return found
 
     def json(self, requested: str | None, fallback: bool) -> tuple[bytes, str]:
         """JSON bytes and ETag of this render for a request that asked for ``requested``."""
@@ -75,9 +111,10 @@ class ServedPage(msgspec.Struct, frozen=True):
 class Delivery:
     """Reads published pages; owns the render cache and keeps it in step with commits."""
 
-    def __init__(self, db: Database, public_url: str) -> None:
+    def __init__(self, db: Database, public_url: str, cache_control: str = "public, max-age=60") -> None:
         self.db = db
         self.public_url = public_url.rstrip("/")
+        self.cache_control = cache_control
         self.cache: RenderCache[PageIndex, RenderEntry] = RenderCache()
         db.on_commit(self.cache.invalidate)
 
@@ -155,8 +192,13 @@ class Delivery:
         return visible
 
     async def _alternates(self, repo: Repository, index: PageIndex) -> list[Alternate]:
+        # Public output compares published revisions only: a draft must never change a render.
         source = await repo.variant(index.document_id, index.source_locale)
-        source_head = await repo.revision(source.id, source.head_revision) if source else None
+        source_live = (
+            await repo.revision(source.id, source.published_revision)
+            if source and source.published_revision is not None
+            else None
+        )
         alternates: list[Alternate] = []
         for locale in index.site.locales:
             revision_number = index.published.get(locale)
@@ -170,7 +212,7 @@ class Delivery:
                 locale == index.source_locale,
                 revision_number is not None,
                 (translated_from.title, translated_from.blocks) if translated_from else None,
-                (source_head.title, source_head.blocks) if source_head else None,
+                (source_live.title, source_live.blocks) if source_live else None,
             )
             alternates.append(
                 Alternate(locale, self.page_url(index.site.key, index.slug, locale), state, revision_number)
@@ -212,7 +254,13 @@ class Delivery:
             alternates=alternates,
         )
         html = output.html.encode()
-        entry = RenderEntry(page, last_modified, html, strong_etag(html), {})
+        headers = {
+            "Last-Modified": format_datetime(last_modified.astimezone(dt.UTC), usegmt=True),
+            "Cache-Control": self.cache_control,
+            "Vary": "Accept, Accept-Language",
+            "Content-Language": locale,
+        }
+        entry = RenderEntry(page, last_modified, headers, html, strong_etag(html), {})
         entry.json(locale, False)
         return entry
 

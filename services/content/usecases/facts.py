@@ -41,6 +41,8 @@ async def create_fact(db: Database, principal: Principal, body: FactCreate) -> F
         fact = await repo.insert_fact(body.key, body.scope, value, principal.name, body.message)
         if fact is None:
             raise AlreadyExists(f"$.key: fact '{body.key}' already exists in scope '{body.scope}'")
+        # A new site fact can hide a global one of the same key on that site's pages.
+        await changes.fact_changed(repo, body.scope, body.key, fact.version)
     return fact_out(fact)
 
 
