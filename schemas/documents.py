@@ -15,7 +15,9 @@ DocumentKind = Literal["page", "fragment"]
 Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,120}$", description="URL slug of a page.")]
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
 Message = Annotated[str, msgspec.Meta(max_length=1000)]
-RevisionNumber = Annotated[int, msgspec.Meta(ge=1)]
+MAX_NUMBER = 2**31 - 1
+"""Largest revision or version number (fits every engine's INTEGER)."""
+RevisionNumber = Annotated[int, msgspec.Meta(ge=1, le=MAX_NUMBER)]
 
 
 class DocumentCreate(msgspec.Struct, forbid_unknown_fields=True):

@@ -106,7 +106,7 @@ class FactUpdate(msgspec.Struct, forbid_unknown_fields=True):
     """
 
     value: FactValue
-    base_version: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    base_version: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)] | None = None
     message: Annotated[str, msgspec.Meta(max_length=500)] = ""
 
 

@@ -15,6 +15,7 @@ from rich.table import Table
 from services.content.domain.errors import DomainError
 from services.content.settings import Settings
 from services.content.storage.database import Database
+from services.sync.cli import agent, sync
 
 T = TypeVar("T")
 console = Console()
@@ -43,11 +44,21 @@ def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+@click.pass_context
+def main(context: click.Context) -> None:
     """Liaison: versioned bilingual embassy pages, facts and change events.
 
     Settings come from LIAISON_* environment variables (see .env.example).
     """
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if context.invoked_subcommand in {"sync", "agent"}:
+        context.obj = _settings()
+
+
+main.add_command(sync)
+main.add_command(agent)
 
 
 @main.command()

@@ -30,6 +30,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Largest accepted request body; larger ones get 413."""
     cache_max_age: int = 60
     """``Cache-Control: max-age`` of public page responses, in seconds."""
+    stream_prefix: str = "liaison:events:"
+    """Each site's events go to the Redis stream ``<prefix><site>``."""
+    stream_maxlen: int = 100_000
+    """Stream retention: XADD trims each stream to about this many entries (MAXLEN ~)."""
+    outbox_retention: int = 100_000
+    """Change-feed retention: relayed outbox rows kept per site; an older cursor gets 410."""
+    relay_batch: int = 500
+    """Outbox rows the relay handles per round."""
+    relay_poll_seconds: float = 0.5
+    """Fallback poll interval of the relay; commits also wake it at once."""
+    redis_socket_timeout: float = 5.0
+    """Socket timeout of every Redis client; blocking reads block for less than this."""
+    agent_dead_letter_after: int = 5
+    """Deliveries after which an event an agent cannot handle goes to the dead-letter stream."""
     log_format: Literal["console", "json"] = "console"
     debug: bool = False
 

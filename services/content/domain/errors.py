@@ -28,6 +28,13 @@ class InvalidQuery(DomainError):
     title = "Invalid query parameter"
 
 
+class InvalidHeader(DomainError):
+    """A request header has a value the route cannot use (e.g. an If-Match that is not our ETag)."""
+
+    name = "invalid-header"
+    title = "Invalid header"
+
+
 class NotFound(DomainError):
     """A named thing does not exist (or the caller may not know it exists)."""
 
@@ -124,3 +131,10 @@ class RevisionNotServed(DomainError):
 
     name = "revision-not-served"
     title = "The requested revision is not the published one yet"
+
+
+class CursorExpired(DomainError):
+    """A change-feed cursor older than what the outbox retains: resynchronise from the page list."""
+
+    name = "cursor-expired"
+    title = "The cursor is older than the retained changes"

@@ -11,6 +11,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from services.content.doorbell import Doorbell
+from services.content.http.changes import ChangeController
 from services.content.http.dependencies import provide_db, provide_principal
 from services.content.http.documents import DocumentController
 from services.content.http.facts import FactController
@@ -20,6 +22,7 @@ from services.content.http.sites import SiteController
 from services.content.settings import Settings
 from services.content.storage.database import Database
 from services.content.usecases.delivery import Delivery
+from services.sync.redis_client import make_redis
 
 API_VERSION = "1.0.0"
 
@@ -41,15 +44,23 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         owned = db is None
         app.state.db = db if db is not None else Database.from_url(settings.database_url)
+        app.state.public_url = settings.public_url
         app.state.delivery = Delivery(app.state.db, settings.public_url, f"public, max-age={settings.cache_max_age}")
+        doorbell = None
+        if settings.redis_url:
+            doorbell = Doorbell(make_redis(settings.redis_url, settings.redis_socket_timeout, max_connections=2))
+            app.state.db.on_commit(doorbell.ring)
+            doorbell.start()
         try:
             yield
         finally:
+            if doorbell is not None:
+                await doorbell.stop()
             if owned:
                 await app.state.db.close()
 
     return Litestar(
-        route_handlers=[SiteController, DocumentController, FactController, PageController, live],
+        route_handlers=[SiteController, DocumentController, FactController, PageController, ChangeController, live],
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),
             "principal": Provide(provide_principal),

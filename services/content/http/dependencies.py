@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.params import PathParameter
 
+from schemas.documents import MAX_NUMBER
 from services.content.domain.access import Principal
-from services.content.domain.errors import InvalidContent, Unauthenticated
+from services.content.domain.errors import InvalidHeader, Unauthenticated
 from services.content.domain.model import parse_etag
 from services.content.storage.database import Database
 from services.content.usecases.tokens import authenticate
@@ -37,10 +39,13 @@ def if_match_number(header: str | None, prefix: str) -> int | None:
     try:
         return parse_etag(header, prefix)
     except ValueError as exc:
-        raise InvalidContent(f"If-Match: {exc}") from exc
+        raise InvalidHeader(f"If-Match: {exc}") from exc
 
 
 DB = NamedDependency[Database]
 """Handler parameter type for the ``db`` dependency."""
 Caller = NamedDependency[Principal]
 """Handler parameter type for the ``principal`` dependency (the request needs a token)."""
+
+PathNumber = Annotated[int, PathParameter(ge=1, le=MAX_NUMBER)]
+"""A document id or revision number in a path (bounded so no engine overflows)."""

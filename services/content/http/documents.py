@@ -9,6 +9,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from schemas.diffs import RevisionDiff
 from schemas.documents import (
+    MAX_NUMBER,
     DocumentCreate,
     DocumentOut,
     PublicationOut,
@@ -18,7 +19,7 @@ from schemas.documents import (
     RevisionOut,
     RevisionPage,
 )
-from services.content.http.dependencies import DB, Caller, if_match_number
+from services.content.http.dependencies import DB, Caller, PathNumber, if_match_number
 from services.content.http.openapi import BEARER, problems
 from services.content.usecases import documents, revisions
 
@@ -46,12 +47,12 @@ class DocumentController(Controller):
         return await documents.create_document(db, principal, data)
 
     @get("/{document_id:int}", responses=problems(401, 403, 404))
-    async def get_document(self, db: DB, principal: Caller, document_id: FromPath[int]) -> DocumentOut:
+    async def get_document(self, db: DB, principal: Caller, document_id: PathNumber) -> DocumentOut:
         """Read a document with each variant's head and published revision."""
         return await documents.get_document(db, principal, document_id)
 
     @delete("/{document_id:int}", responses=problems(401, 403, 404, 409))
-    async def delete_document(self, db: DB, principal: Caller, document_id: FromPath[int]) -> None:
+    async def delete_document(self, db: DB, principal: Caller, document_id: PathNumber) -> None:
         """Delete a document; refused while published content includes it."""
         await documents.delete_document(db, principal, document_id)
 
@@ -64,7 +65,7 @@ class DocumentController(Controller):
         self,
         db: DB,
         principal: Caller,
-        document_id: FromPath[int],
+        document_id: PathNumber,
         locale: FromPath[str],
         data: JSONBody[RevisionCreate],
         if_match: IfMatch = None,
@@ -79,9 +80,11 @@ class DocumentController(Controller):
         self,
         db: DB,
         principal: Caller,
-        document_id: FromPath[int],
+        document_id: PathNumber,
         locale: FromPath[str],
-        cursor: Annotated[int | None, QueryParameter(ge=1, description="next_cursor of the previous page")] = None,
+        cursor: Annotated[
+            int | None, QueryParameter(ge=1, le=MAX_NUMBER, description="next_cursor of the previous page")
+        ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> RevisionPage:
         """List a variant's revisions, newest first, a page at a time."""
@@ -89,7 +92,7 @@ class DocumentController(Controller):
 
     @get(VARIANT + "/revisions/{number:int}", responses=problems(400, 401, 403, 404))
     async def get_revision(
-        self, db: DB, principal: Caller, document_id: FromPath[int], locale: FromPath[str], number: FromPath[int]
+        self, db: DB, principal: Caller, document_id: PathNumber, locale: FromPath[str], number: PathNumber
     ) -> Response[RevisionOut]:
         """Read one revision, draft or not."""
         return _with_etag(await revisions.get_revision(db, principal, document_id, locale, number))
@@ -99,10 +102,10 @@ class DocumentController(Controller):
         self,
         db: DB,
         principal: Caller,
-        document_id: FromPath[int],
+        document_id: PathNumber,
         locale: FromPath[str],
-        from_revision: Annotated[int, QueryParameter(name="from", ge=1)],
-        to_revision: Annotated[int, QueryParameter(name="to", ge=1)],
+        from_revision: Annotated[int, QueryParameter(name="from", ge=1, le=MAX_NUMBER)],
+        to_revision: Annotated[int, QueryParameter(name="to", ge=1, le=MAX_NUMBER)],
     ) -> RevisionDiff:
         """Compare two revisions: blocks added, removed, moved, changed (with word-level changes)."""
         return await revisions.diff(db, principal, document_id, locale, from_revision, to_revision)
@@ -112,7 +115,7 @@ class DocumentController(Controller):
         self,
         db: DB,
         principal: Caller,
-        document_id: FromPath[int],
+        document_id: PathNumber,
         locale: FromPath[str],
         data: JSONBody[PublishRequest],
     ) -> PublicationOut:
@@ -121,7 +124,7 @@ class DocumentController(Controller):
 
     @post(VARIANT + "/unpublish", status_code=200, responses=problems(400, 401, 403, 404))
     async def unpublish(
-        self, db: DB, principal: Caller, document_id: FromPath[int], locale: FromPath[str]
+        self, db: DB, principal: Caller, document_id: PathNumber, locale: FromPath[str]
     ) -> PublicationOut:
         """Take the variant offline (its revisions are kept)."""
         return await revisions.unpublish(db, principal, document_id, locale)
@@ -131,7 +134,7 @@ class DocumentController(Controller):
         self,
         db: DB,
         principal: Caller,
-        document_id: FromPath[int],
+        document_id: PathNumber,
         locale: FromPath[str],
         data: JSONBody[RevertRequest],
         if_match: IfMatch = None,

@@ -18,6 +18,7 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
         403: "The token's role or scope does not allow this",
         404: "Not found",
         409: "Conflict: stale base revision (the body names the current head), key taken, or still referenced",
+        410: "The cursor is older than the retained changes: resynchronise from the page list",
         413: "The body is over the size limit",
         422: "The content breaks a rule (unknown fact or fragment, include cycle, locale not on the site)",
         428: "The base revision is required (body field or If-Match)",

@@ -20,7 +20,7 @@ from schemas.delivery import PageList, PageRender, TranslationReport
 from services.content.domain.errors import InvalidLocale, InvalidQuery, RevisionNotServed
 from services.content.domain.locales import normalize_locale
 from services.content.domain.negotiation import parse_accept_language
-from services.content.http.dependencies import Caller
+from services.content.http.dependencies import Caller, PathNumber
 from services.content.http.openapi import BEARER, problems
 from services.content.http.raw_response import RawResponse
 from services.content.usecases.delivery import Delivery, ServedPage
@@ -178,12 +178,12 @@ class PageController(Controller):
         ] = None,
     ) -> PageList:
         """List a site's published pages with their locales, revisions, ETags and update times."""
-        after = int(cursor) if cursor and cursor.isdigit() else None
+        after = int(cursor) if cursor and cursor.isdigit() and len(cursor) < 10 else None
         if updated_since is not None and updated_since.tzinfo is None:
             updated_since = updated_since.replace(tzinfo=dt.UTC)
         return await delivery.list_pages(site, after, limit, updated_since)
 
     @get("/documents/{document_id:int}/translations", security=BEARER, responses=problems(401, 403, 404))
-    async def translations(self, delivery: Reader, principal: Caller, document_id: FromPath[int]) -> TranslationReport:
+    async def translations(self, delivery: Reader, principal: Caller, document_id: PathNumber) -> TranslationReport:
         """Translation status of every locale: up to date, outdated (with the source's diff) or missing."""
         return await delivery.translations(principal, document_id)

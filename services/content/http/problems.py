@@ -25,6 +25,7 @@ _STATUS: dict[type[errors.DomainError], int] = {
     errors.StaleBase: 409,
     errors.StillReferenced: 409,
     errors.RevisionNotServed: 409,
+    errors.CursorExpired: 410,
     errors.BaseRequired: 428,
     errors.Unauthenticated: 401,
     errors.Forbidden: 403,
@@ -86,7 +87,11 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
     for item in problems:
         if isinstance(item, dict):
             key, source = item.get("key"), item.get("source")
-            where = f"$.{key}" if source == "body" and key else f"{source} parameter '{key}'" if key else ""
+            if source == "body":
+                # Litestar names the whole body 'data'; the client knows it as the JSON root.
+                where = "$" if key in (None, "", "data") else "$." + str(key).removeprefix("data.")
+            else:
+                where = f"{source} parameter '{key}'" if key else ""
             messages.append(f"{where}: {item.get('message', '')}" if where else str(item.get("message", "")))
     detail = "; ".join(messages) or str(exc.detail)
     return problem_response(
@@ -101,9 +106,35 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
         return problem_response(404, name, title, f"no route for {request.method} {request.url.path}", request.url.path)
     if status >= 500:
         return _internal_error(request, exc)
-    if status == 400 and "JSON is malformed" in str(exc.detail):
+    if status == 400 and _is_malformed_body(exc):
         return problem_response(400, "malformed-json", "The body is not valid JSON", str(exc.detail), request.url.path)
     return problem_response(status, name, title, str(exc.detail), request.url.path, headers=exc.headers)
+
+
+def _is_malformed_body(exc: BaseException) -> bool:
+    """Whether a 400 came from JSON that does not parse (not from a schema mismatch)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, msgspec.DecodeError) and not isinstance(cause, msgspec.ValidationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return "JSON is malformed" in str(getattr(exc, "detail", ""))
+
+
+def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[bytes]:
+    return problem_response(
+        400, "malformed-json", "The body is not valid JSON", "the body is nested too deeply", request.url.path
+    )
+
+
+def _out_of_range(request: Request[Any, Any, Any], exc: OverflowError) -> Response[bytes]:
+    return problem_response(
+        400,
+        "number-out-of-range",
+        "A number is out of range",
+        f"a number in the request is too large: {exc}",
+        request.url.path,
+    )
 
 
 def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
@@ -119,5 +150,7 @@ def exception_handlers() -> ExceptionHandlersMap:
         errors.DomainError: _domain_error,
         ValidationException: _validation_error,
         HTTPException: _http_error,
+        RecursionError: _too_deep,
+        OverflowError: _out_of_range,
         Exception: _internal_error,
     }

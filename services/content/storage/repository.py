@@ -82,6 +82,7 @@ class OutboxRow(msgspec.Struct, frozen=True):
     cause: str
     created_at: dt.datetime
     sequence: int | None
+    etag: str | None
     relayed_at: dt.datetime | None
 
 
@@ -662,5 +663,6 @@ class Repository:
             cause=row.cause,
             created_at=_aware(row.created_at),
             sequence=row.sequence,
+            etag=row.etag,
             relayed_at=_maybe_aware(row.relayed_at),
         )

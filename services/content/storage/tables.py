@@ -143,7 +143,17 @@ outbox = sa.Table(
     sa.Column("cause", sa.String(200), nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("sequence", sa.Integer),
+    sa.Column("etag", sa.String(80)),  # set by the relay before its first XADD, so retries send the same event
     sa.Column("relayed_at", Timestamp),
     sa.UniqueConstraint("site", "sequence", name="uq_outbox_site_sequence"),
     sa.Index("ix_outbox_unrelayed", "relayed_at", "id"),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    # One row per singleton worker (the relay): whoever holds an unexpired lease runs.
+    sa.Column("name", sa.String(50), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
 )

@@ -1,0 +1,158 @@
+"""Queries of the relay and the change feed over the outbox and the lease table."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.content.storage.repository import OutboxRow, Repository, now
+from services.content.storage.tables import leases, outbox
+
+
+class OutboxQueries:
+    """Outbox reads and writes for one transaction."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    @classmethod
+    def of(cls, repo: Repository) -> OutboxQueries:
+        """Queries sharing a repository's transaction."""
+        return cls(repo.conn)
+
+    # -- the lease ---------------------------------------------------------------
+
+    async def claim_lease(self, name: str, holder: str, ttl: float) -> bool:
+        """Take or renew the lease ``name`` for ``holder``; False while someone else holds it."""
+        current = now()
+        expires = current + dt.timedelta(seconds=ttl)
+        row = (await self.conn.execute(sa.select(leases).where(leases.c.name == name))).first()
+        if row is None:
+            try:
+                async with self.conn.begin_nested():
+                    await self.conn.execute(sa.insert(leases).values(name=name, holder=holder, expires_at=expires))
+            except sa.exc.IntegrityError:
+                return False
+            return True
+        result = await self.conn.execute(
+            sa.update(leases)
+            .where(leases.c.name == name)
+            .where(sa.or_(leases.c.holder == holder, leases.c.expires_at < current))
+            .values(holder=holder, expires_at=expires)
+        )
+        return result.rowcount == 1
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease up at once (graceful shutdown), if ``holder`` has it."""
+        await self.conn.execute(sa.delete(leases).where(leases.c.name == name, leases.c.holder == holder))
+
+    async def lease_holder(self, name: str) -> tuple[str, dt.datetime] | None:
+        """Who holds the lease and until when."""
+        row = (await self.conn.execute(sa.select(leases).where(leases.c.name == name))).first()
+        if row is None:
+            return None
+        expires: dt.datetime = row.expires_at
+        return row.holder, expires if expires.tzinfo else expires.replace(tzinfo=dt.UTC)
+
+    # -- sequencing ------------------------------------------------------------------
+
+    async def site_heads(self) -> dict[str, int]:
+        """Each site's highest assigned sequence."""
+        query = sa.select(outbox.c.site, sa.func.max(outbox.c.sequence)).group_by(outbox.c.site)
+        return {site: int(head or 0) for site, head in await self.conn.execute(query)}
+
+    async def assign_sequences(self, limit: int) -> int:
+        """Give the oldest unsequenced rows the next gapless sequence of their site, in the order seen.
+
+        Rows are taken by id among those without a sequence, not "id above the last
+        seen", so a transaction that commits late is sequenced when it becomes visible.
+        """
+        query = sa.select(outbox.c.id, outbox.c.site).where(outbox.c.sequence.is_(None)).order_by(outbox.c.id)
+        rows = (await self.conn.execute(query.limit(limit))).all()
+        if not rows:
+            return 0
+        heads = await self.site_heads()
+        for row_id, site in rows:
+            heads[site] = heads.get(site, 0) + 1
+            await self.conn.execute(
+                sa.update(outbox).where(outbox.c.id == row_id, outbox.c.sequence.is_(None)).values(sequence=heads[site])
+            )
+        return len(rows)
+
+    async def unrelayed(self, limit: int) -> list[OutboxRow]:
+        """Sequenced rows not yet known to be in their stream, in sequence order per site."""
+        query = (
+            sa.select(outbox)
+            .where(outbox.c.sequence.is_not(None), outbox.c.relayed_at.is_(None))
+            .order_by(outbox.c.site, outbox.c.sequence)
+            .limit(limit)
+        )
+        return [Repository._outbox(r) for r in await self.conn.execute(query)]
+
+    async def set_etags(self, etags: dict[int, str | None]) -> None:
+        """Store the ETag each row's event will carry (once: retries must send the same event)."""
+        for row_id, etag in etags.items():
+            await self.conn.execute(
+                sa.update(outbox).where(outbox.c.id == row_id, outbox.c.etag.is_(None)).values(etag=etag or "")
+            )
+
+    async def mark_relayed(self, ids: Sequence[int]) -> None:
+        """Record that these rows are in their streams."""
+        if ids:
+            await self.conn.execute(sa.update(outbox).where(outbox.c.id.in_(list(ids))).values(relayed_at=now()))
+
+    async def mark_unrelayed_after(self, site: str, sequence: int) -> int:
+        """Mark a site's rows after ``sequence`` as not in the stream (Redis lost them)."""
+        result = await self.conn.execute(
+            sa.update(outbox)
+            .where(outbox.c.site == site, outbox.c.sequence > sequence, outbox.c.relayed_at.is_not(None))
+            .values(relayed_at=None)
+        )
+        return result.rowcount
+
+    async def relayed_heads(self) -> dict[str, int]:
+        """Each site's highest sequence the database says is in the stream."""
+        query = (
+            sa.select(outbox.c.site, sa.func.max(outbox.c.sequence))
+            .where(outbox.c.relayed_at.is_not(None))
+            .group_by(outbox.c.site)
+        )
+        return {site: int(head or 0) for site, head in await self.conn.execute(query)}
+
+    async def by_sequence(self, site: str, after: int, limit: int, upto: int | None = None) -> list[OutboxRow]:
+        """A site's sequenced rows after ``after`` (up to ``upto``), in order."""
+        query = sa.select(outbox).where(outbox.c.site == site, outbox.c.sequence > after)
+        if upto is not None:
+            query = query.where(outbox.c.sequence <= upto)
+        query = query.order_by(outbox.c.sequence).limit(limit)
+        return [Repository._outbox(r) for r in await self.conn.execute(query)]
+
+    async def oldest_retained(self, site: str) -> int | None:
+        """The lowest sequence still kept for a site."""
+        query = sa.select(sa.func.min(outbox.c.sequence)).where(outbox.c.site == site)
+        value = (await self.conn.execute(query)).scalar_one()
+        return None if value is None else int(value)
+
+    async def backlog(self) -> tuple[int, dt.datetime | None]:
+        """Rows not yet relayed, and when the oldest of them was written."""
+        query = sa.select(sa.func.count(), sa.func.min(outbox.c.created_at)).where(outbox.c.relayed_at.is_(None))
+        count, oldest = (await self.conn.execute(query)).one()
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=dt.UTC)
+        return int(count), oldest
+
+    async def trim(self, site: str, keep_after: int) -> int:
+        """Forget a site's relayed rows at or below ``keep_after`` (the change feed's retention)."""
+        result = await self.conn.execute(
+            sa.delete(outbox).where(
+                outbox.c.site == site, outbox.c.sequence <= keep_after, outbox.c.relayed_at.is_not(None)
+            )
+        )
+        return result.rowcount
+
+    async def all_sites(self) -> list[str]:
+        """Sites that have outbox rows."""
+        return [r[0] for r in await self.conn.execute(sa.select(outbox.c.site).distinct().order_by(outbox.c.site))]

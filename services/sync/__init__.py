@@ -1,0 +1,1 @@
+"""The sync worker: the outbox relay (database -> Redis Streams) and the site agent (Redis -> files)."""

@@ -1,0 +1,346 @@
+"""The site agent: keeps an embassy website's copy of its pages in step with the events.
+
+It reads its site's stream through a consumer group, and for each event fetches
+the render from the content API (``If-None-Match``, ``min_revision``), writes
+``<slug>.<locale>.html`` and ``.json`` atomically, saves its state, and only then
+acknowledges. It never replaces a newer revision with an older one; duplicates
+and stale events do nothing. A gap in the sequence, or a lost consumer group, is
+repaired from the change feed; a cursor older than the feed's retention triggers
+a full resync from the page list. An event it cannot handle N times goes to the
+dead-letter stream ``<stream>:dead``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from schemas.delivery import PageList, PageRender
+from schemas.events import ChangeFeed, PageEvent
+from services.content.settings import Settings
+from services.sync.agent_state import AgentState, PageCopy, StateFile, atomic_write
+from services.sync.redis_client import REDIS_DOWN, blocking_read_ms
+from services.sync.relay import stream_key
+
+logger = logging.getLogger("liaison.agent")
+
+MAX_EVENT_BYTES = 64 * 1024
+_event_decoder = msgspec.json.Decoder(PageEvent)
+_render_decoder = msgspec.json.Decoder(PageRender)
+
+
+class PoisonEvent(Exception):
+    """An entry that can never be applied (bad JSON, wrong shape, wrong site, too big)."""
+
+
+class Transient(Exception):
+    """A failure worth retrying later (content API unreachable, 5xx, replica behind)."""
+
+
+class SiteAgent:
+    """Applies one site's events to a folder of files."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        site: str,
+        out_dir: Path,
+        api_url: str,
+        redis: Redis,
+        blocking_redis: Redis,
+        *,
+        consumer: str | None = None,
+        group: str = "site-agent",
+        http: httpx.AsyncClient | None = None,
+        claim_idle_ms: int = 30_000,
+    ) -> None:
+        self.settings = settings
+        self.site = site
+        self.out_dir = out_dir
+        self.api_url = api_url.rstrip("/")
+        self.redis = redis
+        self.blocking_redis = blocking_redis
+        self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}"
+        self.group = group
+        self.stream = stream_key(settings, site)
+        self.dead_letters = self.stream + ":dead"
+        self.http = http or httpx.AsyncClient(timeout=10.0)
+        self.claim_idle_ms = claim_idle_ms
+        self.state_file = StateFile(out_dir, site)
+        self.state = AgentState(site=site)
+        self.applied = 0
+        self._redis_down = False
+        self._stop = asyncio.Event()
+
+    # -- files -----------------------------------------------------------------------
+
+    def _paths(self, slug: str, locale: str) -> tuple[Path, Path]:
+        base = self.out_dir / f"{slug}.{locale}"
+        return base.with_name(base.name + ".html"), base.with_name(base.name + ".json")
+
+    def _write(self, render: PageRender, body: bytes, etag: str, sequence: int) -> bool:
+        """Write a render unless we already have a newer revision; True when written."""
+        key = f"{render.slug}.{render.locale}"
+        held = self.state.pages.get(key)
+        if held is not None and render.revision < held.revision:
+            return False
+        html, json = self._paths(render.slug, render.locale)
+        atomic_write(html, render.html.encode())
+        atomic_write(json, body)
+        self.state.pages[key] = PageCopy(render.revision, etag, max(sequence, held.sequence if held else 0))
+        return True
+
+    def _remove(self, slug: str, locale: str) -> None:
+        for path in self._paths(slug, locale):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        self.state.pages.pop(f"{slug}.{locale}", None)
+
+    # -- the content API -----------------------------------------------------------------
+
+    async def _get(self, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self.http.get(self.api_url + path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise Transient(f"content API unreachable: {exc.__class__.__name__}") from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise Transient(f"content API answered {response.status_code}")
+        return response
+
+    async def apply(self, slug: str, locale: str, revision: int | None, sequence: int) -> None:
+        """Bring the local copy of (slug, locale) up to date with the published render."""
+        held = self.state.pages.get(f"{slug}.{locale}")
+        params: dict[str, str | int] = {"locale": locale}
+        if revision is not None:
+            params["min_revision"] = revision
+        headers = {"If-None-Match": held.etag} if held else {}
+        response = await self._get(f"/v1/sites/{quote(self.site)}/pages/{quote(slug)}", params=params, headers=headers)
+        if response.status_code == 304:
+            if held is not None:
+                held.sequence = max(held.sequence, sequence)
+            return
+        if response.status_code == 404:
+            self._remove(slug, locale)
+            return
+        if response.status_code == 409:
+            raise Transient(f"revision {revision} of {slug}.{locale} is not served yet")
+        if response.status_code != 200:
+            raise PoisonEvent(f"content API answered {response.status_code} for {slug}.{locale}")
+        render = _render_decoder.decode(response.content)
+        if render.locale != locale:
+            # The locale is not published: the API fell back to another one.
+            self._remove(slug, locale)
+            return
+        self._write(render, response.content, response.headers.get("etag", ""), sequence)
+
+    # -- events ------------------------------------------------------------------------
+
+    def _decode(self, fields: dict[bytes, bytes]) -> PageEvent:
+        raw = fields.get(b"event")
+        if raw is None:
+            raise PoisonEvent("entry has no 'event' field")
+        if len(raw) > MAX_EVENT_BYTES:
+            raise PoisonEvent(f"event of {len(raw)} bytes is over {MAX_EVENT_BYTES}")
+        try:
+            event = _event_decoder.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise PoisonEvent(f"not a page event: {exc}") from exc
+        if event.specversion != "1.0":
+            raise PoisonEvent(f"unsupported specversion {event.specversion!r}")
+        if event.data.site != self.site:
+            raise PoisonEvent(f"event for site {event.data.site!r} in the stream of {self.site!r}")
+        if not event.sequence.isdigit():
+            raise PoisonEvent(f"sequence {event.sequence!r} is not a number")
+        return event
+
+    async def handle(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        """Apply one stream entry, retrying transient failures; dead-letter it after N failures."""
+        failures = 0
+        delay = 0.0
+        while True:
+            try:
+                event = self._decode(fields)
+                sequence = int(event.sequence)
+                if sequence > self.state.last_sequence:
+                    if sequence > self.state.last_sequence + 1:
+                        await self.repair(upto=sequence - 1)
+                    await self.apply(event.data.slug, event.data.locale, event.data.revision, sequence)
+                    self.state.last_sequence = max(self.state.last_sequence, sequence)
+                    self.applied += 1
+                self.state_file.save(self.state)
+                await self.redis.xack(self.stream, self.group, entry_id)
+                return
+            except PoisonEvent as exc:
+                failures += 1
+                if failures >= self.settings.agent_dead_letter_after:
+                    await self._dead_letter(entry_id, fields, str(exc))
+                    return
+                await asyncio.sleep(min(1.0, 0.05 * 2**failures))
+            except Transient as exc:
+                if self._stop.is_set():
+                    return  # not acknowledged: it is delivered again after the restart
+                delay = min(5.0, max(0.1, delay * 2))
+                logger.warning("agent %s: %s; retrying in %.1fs", self.site, exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), random.uniform(delay / 2, delay))  # noqa: S311
+
+    async def _dead_letter(self, entry_id: bytes, fields: dict[bytes, bytes], reason: str) -> None:
+        raw = fields.get(b"event", b"")[:MAX_EVENT_BYTES]
+        await self.redis.xadd(
+            self.dead_letters,
+            {"entry": entry_id, "event": raw, "error": reason[:500], "consumer": self.consumer},
+            maxlen=10_000,
+            approximate=True,
+        )
+        await self.redis.xack(self.stream, self.group, entry_id)
+        logger.error("agent %s: entry %s moved to %s: %s", self.site, entry_id.decode(), self.dead_letters, reason)
+
+    # -- repair --------------------------------------------------------------------------
+
+    async def repair(self, upto: int | None = None) -> None:
+        """Apply the change feed from our last sequence (to ``upto``); full resync if it is too old."""
+        while upto is None or self.state.last_sequence < upto:
+            response = await self._get(
+                "/v1/changes", params={"site": self.site, "after": self.state.last_sequence, "limit": 500}
+            )
+            if response.status_code == 410:
+                await self.resync()
+                return
+            if response.status_code != 200:
+                raise Transient(f"change feed answered {response.status_code}")
+            feed = msgspec.json.decode(response.content, type=ChangeFeed)
+            for event in feed.events:
+                sequence = int(event.sequence)
+                if upto is not None and sequence > upto:
+                    break
+                await self.apply(event.data.slug, event.data.locale, event.data.revision, sequence)
+                self.state.last_sequence = sequence
+            self.state_file.save(self.state)
+            if not feed.events or feed.next_after >= feed.head:
+                if upto is not None and self.state.last_sequence < upto:
+                    # The feed does not have them yet (not relayed): the stream will bring them.
+                    self.state.last_sequence = upto
+                return
+
+    async def resync(self) -> None:
+        """Rebuild every file from the page list (used when history is no longer available)."""
+        head_response = await self._get("/v1/changes", params={"site": self.site, "after": 2**62, "limit": 1})
+        if head_response.status_code != 200:
+            raise Transient(f"change feed answered {head_response.status_code}")
+        head = msgspec.json.decode(head_response.content, type=ChangeFeed).head
+        seen: set[str] = set()
+        cursor: str | None = None
+        while True:
+            params: dict[str, str | int] = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+            response = await self._get(f"/v1/sites/{quote(self.site)}/pages", params=params)
+            if response.status_code != 200:
+                raise Transient(f"page list answered {response.status_code}")
+            page = msgspec.json.decode(response.content, type=PageList)
+            for summary in page.items:
+                for locale, revision in summary.locales.items():
+                    seen.add(f"{summary.slug}.{locale}")
+                    await self.apply(summary.slug, locale, revision, head)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        for key in [k for k in self.state.pages if k not in seen]:
+            slug, _, locale = key.rpartition(".")
+            self._remove(slug, locale)
+        self.state.last_sequence = max(self.state.last_sequence, head)
+        self.state_file.save(self.state)
+        logger.info("agent %s: full resync done at sequence %d (%d pages)", self.site, head, len(seen))
+
+    # -- the consumer group ------------------------------------------------------------------
+
+    async def ensure_group(self) -> None:
+        """Create the group (and stream) positioned after what we already applied."""
+        try:
+            await self.redis.xgroup_create(self.stream, self.group, id=f"{self.state.last_sequence}-0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _read(self, entry_id: str, block: int | None) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        client = self.blocking_redis if block else self.redis
+        try:
+            reply: Any = await client.xreadgroup(
+                self.group, self.consumer, {self.stream: entry_id}, count=100, block=block
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            logger.warning("agent %s: consumer group gone (Redis lost data?); rebuilding from the feed", self.site)
+            await self.ensure_group()
+            await self.repair()
+            return []
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = []
+        for _stream, items in reply or []:
+            entries += [(eid, fields) for eid, fields in items if fields is not None]
+        return entries
+
+    async def _claim_idle(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        """Take over entries a dead agent of the same group left pending."""
+        reply: Sequence[Any] = await self.redis.xautoclaim(
+            self.stream, self.group, self.consumer, min_idle_time=self.claim_idle_ms, start_id="0-0", count=100
+        )
+        claimed = reply[1] if len(reply) > 1 else []
+        return [(eid, fields) for eid, fields in claimed if fields is not None]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Apply events until ``stop`` is set; the current event is finished and acknowledged first."""
+        self._stop = stop
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.state = self.state_file.load()
+        block = blocking_read_ms(self.settings.redis_socket_timeout)
+        started = False
+        delay = 0.0
+        rounds = 0
+        while not stop.is_set():
+            try:
+                if not started:
+                    if self.state.last_sequence == 0 and not self.state.pages:
+                        await self.resync()
+                    await self.ensure_group()
+                    # Our own pending entries first: delivered before a crash, never acknowledged.
+                    for entry_id, fields in await self._read("0", None):
+                        await self.handle(entry_id, fields)
+                    started = True
+                if rounds % 20 == 0:
+                    for entry_id, fields in await self._claim_idle():
+                        await self.handle(entry_id, fields)
+                rounds += 1
+                for entry_id, fields in await self._read(">", block):
+                    await self.handle(entry_id, fields)
+                    if stop.is_set():
+                        break
+                if self._redis_down:
+                    logger.info("agent %s: Redis reachable again", self.site)
+                    self._redis_down = False
+                delay = 0.0
+            except REDIS_DOWN as exc:
+                if not self._redis_down:
+                    logger.warning("agent %s: Redis unreachable (%s); retrying with backoff", self.site, exc)
+                self._redis_down = True
+                started = False
+                delay = min(5.0, max(0.1, delay * 2))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), random.uniform(delay / 2, delay))  # noqa: S311
+            except Transient as exc:
+                delay = min(5.0, max(0.1, delay * 2))
+                logger.warning("agent %s: %s; retrying", self.site, exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), random.uniform(delay / 2, delay))  # noqa: S311
+        logger.info("agent %s stopped at sequence %d", self.site, self.state.last_sequence)

@@ -1,0 +1,67 @@
+"""What a site agent has written: its files, and the state that makes it restartable."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+import msgspec
+
+
+class PageCopy(msgspec.Struct):
+    """The local copy of one (page, locale)."""
+
+    revision: int
+    etag: str
+    sequence: int
+
+
+class AgentState(msgspec.Struct):
+    """Persisted beside the files, rewritten atomically after every applied event."""
+
+    site: str
+    last_sequence: int = 0
+    pages: dict[str, PageCopy] = {}
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half.
+
+    The bytes go to a temporary file in the same folder, are flushed to disk,
+    then renamed over the target (rename is atomic within a file system).
+    """
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+class StateFile:
+    """The agent's state file in its output folder."""
+
+    NAME = ".liaison-agent.json"
+
+    def __init__(self, out_dir: Path, site: str) -> None:
+        self.path = out_dir / self.NAME
+        self.site = site
+
+    def load(self) -> AgentState:
+        """The saved state, or a fresh one (which triggers a full resync)."""
+        try:
+            state = msgspec.json.decode(self.path.read_bytes(), type=AgentState)
+        except (FileNotFoundError, msgspec.DecodeError):
+            return AgentState(site=self.site)
+        return state if state.site == self.site else AgentState(site=self.site)
+
+    def save(self, state: AgentState) -> None:
+        """Persist the state atomically."""
+        atomic_write(self.path, msgspec.json.encode(state))

@@ -1,0 +1,153 @@
+"""``liaison sync ...`` and ``liaison agent``: the relay and the site agent on the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from services.content.settings import Settings
+from services.content.storage.database import Database
+from services.sync.agent import SiteAgent
+from services.sync.redis_client import make_redis
+from services.sync.relay import Relay
+from services.sync.status import GroupStatus, replay, sync_status
+
+console = Console()
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT, for a graceful stop between two units of work."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+@click.group("sync")
+def sync() -> None:
+    """The relay that moves change events from the database to Redis, and its tools."""
+
+
+@sync.command("run")
+@click.pass_obj
+def sync_run(settings: Settings) -> None:
+    """Run the relay (one active at a time; others wait for the lease). SIGTERM stops it cleanly."""
+
+    async def main() -> None:
+        db = Database.from_url(settings.database_url)
+        redis = make_redis(settings.redis_url, settings.redis_socket_timeout)
+        try:
+            await Relay(settings, db, redis).run(stop_on_signals())
+        finally:
+            await redis.aclose()
+            await db.close()
+
+    asyncio.run(main())
+
+
+@sync.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.pass_obj
+def sync_status_command(settings: Settings, as_json: bool) -> None:
+    """Show the outbox backlog, last sequences, stream lengths, and consumer groups' pending and lag."""
+    import msgspec
+
+    async def main() -> None:
+        db = Database.from_url(settings.database_url)
+        redis = make_redis(settings.redis_url, settings.redis_socket_timeout)
+        try:
+            status = await sync_status(settings, db, redis)
+        finally:
+            await redis.aclose()
+            await db.close()
+        if as_json:
+            click.echo(msgspec.json.encode(status))
+            return
+        age = f"{status.oldest_unrelayed_age_seconds:.1f}s" if status.oldest_unrelayed_age_seconds else "-"
+        console.print(f"outbox backlog: {status.backlog} (oldest {age}); relay lease: {status.relay_lease or 'none'}")
+        if status.redis_error:
+            console.print(f"[red]Redis: {status.redis_error}[/]")
+        table = Table("site", "sequenced", "relayed", "stream length", "stream last", "group", "pending", "lag")
+        for site in status.sites:
+            groups: list[GroupStatus | None] = [*site.groups] or [None]
+            for group in groups:
+                table.add_row(
+                    site.site,
+                    str(site.sequenced),
+                    str(site.relayed),
+                    str(site.stream_length if site.stream_length is not None else "-"),
+                    site.stream_last or "-",
+                    group.name if group else "-",
+                    str(group.pending) if group else "-",
+                    str(group.lag) if group and group.lag is not None else "-",
+                )
+        console.print(table)
+
+    asyncio.run(main())
+
+
+@sync.command("replay")
+@click.option("--site", required=True, help="Site key.")
+@click.option("--from", "first", type=int, required=True, help="First sequence to republish.")
+@click.option("--to", "last", type=int, help="Last sequence (default: the newest).")
+@click.pass_obj
+def sync_replay(settings: Settings, site: str, first: int, last: int | None) -> None:
+    """Put a range of a site's events back into its stream where Redis lost them."""
+
+    async def main() -> tuple[int, int, list[int]]:
+        db = Database.from_url(settings.database_url)
+        redis = make_redis(settings.redis_url, settings.redis_socket_timeout)
+        try:
+            with Progress(console=console) as progress:
+                task = progress.add_task(f"replaying {site}", total=None)
+                return await replay(
+                    settings,
+                    db,
+                    redis,
+                    site,
+                    first,
+                    last,
+                    lambda done, total: progress.update(task, completed=done, total=total),
+                )
+        finally:
+            await redis.aclose()
+            await db.close()
+
+    added, present, refused = asyncio.run(main())
+    console.print(f"re-added {added}, already present {present}, not re-addable {len(refused)}")
+    if refused:
+        console.print("agents repair those from the change feed (GET /v1/changes)")
+
+
+@click.command("agent")
+@click.option("--site", required=True, help="Site key whose pages to keep.")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write into."
+)
+@click.option("--api", "api_url", help="Content API base URL (default LIAISON_PUBLIC_URL).")
+@click.option("--consumer", help="Consumer name in the group (default host:pid).")
+@click.pass_obj
+def agent(settings: Settings, site: str, out_dir: Path, api_url: str | None, consumer: str | None) -> None:
+    """Run a site agent: apply the site's change events to <out>/<slug>.<locale>.html and .json."""
+
+    async def main() -> None:
+        redis = make_redis(settings.redis_url, settings.redis_socket_timeout)
+        blocking = make_redis(settings.redis_url, settings.redis_socket_timeout, max_connections=1)
+        worker = SiteAgent(settings, site, out_dir, api_url or settings.public_url, redis, blocking, consumer=consumer)
+        try:
+            await worker.run(stop_on_signals())
+        finally:
+            await worker.http.aclose()
+            await redis.aclose()
+            await blocking.aclose()
+
+    asyncio.run(main())
