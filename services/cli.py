@@ -53,6 +53,8 @@ def main(context: click.Context) -> None:
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if context.invoked_subcommand in {"sync", "agent"}:
         context.obj = _settings()
 

@@ -66,6 +66,7 @@ class SiteAgent:
         group: str = "site-agent",
         http: httpx.AsyncClient | None = None,
         claim_idle_ms: int = 30_000,
+        journal: Path | None = None,
     ) -> None:
         self.settings = settings
         self.site = site
@@ -79,6 +80,8 @@ class SiteAgent:
         self.dead_letters = self.stream + ":dead"
         self.http = http or httpx.AsyncClient(timeout=10.0)
         self.claim_idle_ms = claim_idle_ms
+        self.journal = journal
+        """Optional append-only log of every file write (sequence, slug, locale, revision), for audits."""
         self.state_file = StateFile(out_dir, site)
         self.state = AgentState(site=site)
         self.applied = 0
@@ -100,6 +103,9 @@ class SiteAgent:
         html, json = self._paths(render.slug, render.locale)
         atomic_write(html, render.html.encode())
         atomic_write(json, body)
+        if self.journal is not None:
+            with self.journal.open("a") as journal:
+                journal.write(f"{sequence} {render.slug} {render.locale} {render.revision} {etag}\n")
         self.state.pages[key] = PageCopy(render.revision, etag, max(sequence, held.sequence if held else 0))
         return True
 

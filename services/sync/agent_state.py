@@ -38,6 +38,7 @@ def atomic_write(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(temporary, 0o644)  # served by a web server: readable by all, like a normal file
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

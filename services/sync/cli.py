@@ -135,14 +135,19 @@ def sync_replay(settings: Settings, site: str, first: int, last: int | None) -> 
 )
 @click.option("--api", "api_url", help="Content API base URL (default LIAISON_PUBLIC_URL).")
 @click.option("--consumer", help="Consumer name in the group (default host:pid).")
+@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path), help="Append a line per file written.")
 @click.pass_obj
-def agent(settings: Settings, site: str, out_dir: Path, api_url: str | None, consumer: str | None) -> None:
+def agent(
+    settings: Settings, site: str, out_dir: Path, api_url: str | None, consumer: str | None, journal: Path | None
+) -> None:
     """Run a site agent: apply the site's change events to <out>/<slug>.<locale>.html and .json."""
 
     async def main() -> None:
         redis = make_redis(settings.redis_url, settings.redis_socket_timeout)
         blocking = make_redis(settings.redis_url, settings.redis_socket_timeout, max_connections=1)
-        worker = SiteAgent(settings, site, out_dir, api_url or settings.public_url, redis, blocking, consumer=consumer)
+        worker = SiteAgent(
+            settings, site, out_dir, api_url or settings.public_url, redis, blocking, consumer=consumer, journal=journal
+        )
         try:
             await worker.run(stop_on_signals())
         finally:
