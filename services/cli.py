@@ -110,6 +110,20 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
 
 
 @main.group()
+def schemas() -> None:
+    """The JSON Schema files of the public contracts (events, change feed, page render)."""
+
+
+@schemas.command("export")
+def schemas_export() -> None:
+    """Write schemas/*.schema.json from the msgspec contracts."""
+    from schemas.export import export
+
+    for path in export():
+        console.print(f"wrote {path}")
+
+
+@main.group()
 def token() -> None:
     """Create, list and revoke API tokens."""
 
