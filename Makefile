@@ -23,8 +23,8 @@ migrate: install ## Bring the database to the latest schema
 seed: migrate ## Load the demo content
 	$(BIN)/liaison seed
 
-run: seed ## Migrate, load the demo and serve the API on 127.0.0.1:8000
-	$(BIN)/liaison serve
+run: seed ## Migrate, load the demo, serve the API on 127.0.0.1:8000 with the relay and a demo site agent
+	$(BIN)/liaison dev
 
 test: install ## Run the whole test suite
 	$(BIN)/pytest

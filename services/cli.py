@@ -109,6 +109,53 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     )
 
 
+@main.command()
+@click.option("--site", default="in-new-delhi", show_default=True, help="Site whose demo agent runs.")
+@click.option("--out", "out_dir", default="var/sites", show_default=True, help="Folder of the demo agent's files.")
+def dev(site: str, out_dir: str) -> None:
+    """Run the content service, the relay and one demo site agent together (what `make run` starts).
+
+    Stops all three on Ctrl-C or SIGTERM. Without Redis the content service still
+    serves and records changes; the relay says it is waiting and catches up later.
+    """
+    import signal
+    import subprocess
+    import time
+
+    settings = _settings()
+    command = [sys.executable, "-m", "services.cli"]
+    target = f"{out_dir}/{site}"
+    children = {
+        "content": subprocess.Popen([*command, "serve"]),  # noqa: S603 - our own interpreter and CLI
+        "relay": subprocess.Popen([*command, "sync", "run"]),  # noqa: S603
+        "agent": subprocess.Popen([*command, "agent", "--site", site, "--out", target]),  # noqa: S603
+    }
+    console.print(
+        f"[green]Liaison is up[/]: API {settings.public_url}/v1/sites, docs {settings.public_url}/schema, "
+        f"site agent files in {target}/ (Ctrl-C stops)"
+    )
+    stopping = False
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping and all(child.poll() is None for child in children.values()):
+        time.sleep(0.2)
+    for name, child in children.items():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+        elif not stopping:
+            console.print(f"[red]{name} exited with code {child.returncode}[/]")
+    for child in children.values():
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
 @main.group()
 def schemas() -> None:
     """The JSON Schema files of the public contracts (events, change feed, page render)."""
