@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,27 +15,30 @@ from services.content.demo.loader import load_demo
 from services.content.http.app import create_app
 from services.content.settings import Settings
 from services.content.storage.database import Database
-from services.content.storage.migrate import upgrade
 from services.content.storage.tables import metadata
 from services.content.usecases.tokens import create_token
+from tests.databases import DatabaseFactory
 
 TokenFactory = Callable[..., Awaitable[dict[str, str]]]
 
 
 @pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One SQLite file migrated with Alembic, copied for each test (migrating is the slow part)."""
-    path = tmp_path_factory.mktemp("template") / "liaison.db"
-    upgrade(f"sqlite+aiosqlite:///{path}")
-    return path
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseFactory]:
+    """Templates (migrated; migrated and seeded) made once per run, on the configured engine."""
+    factory = DatabaseFactory(tmp_path_factory.mktemp("databases"))
+    factory.template("migrated")
+    factory.template("seeded", load_demo, base="migrated")
+    yield factory
+    factory.close()
 
 
 @pytest.fixture
-def database_url(migrated_template: Path, tmp_path: Path) -> str:
-    """URL of a fresh, migrated database for this test."""
-    target = tmp_path / "liaison.db"
-    shutil.copyfile(migrated_template, target)
-    return f"sqlite+aiosqlite:///{target}"
+def database_url(databases: DatabaseFactory, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database for this test: migrated, and with the demo already loaded if it asks for ``seeded``."""
+    template = "seeded" if "seeded" in request.fixturenames else "migrated"
+    url = databases.clone(template, tmp_path / "liaison.db")
+    yield url
+    databases.drop(url)
 
 
 @pytest.fixture
@@ -87,8 +89,7 @@ async def admin(make_token: TokenFactory) -> dict[str, str]:
 
 @pytest.fixture
 async def seeded(db: Database) -> Database:
-    """The database with the demo content loaded and published."""
-    await load_demo(db)
+    """The database with the demo content loaded and published (cloned from the seeded template)."""
     return db
 
 

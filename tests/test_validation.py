@@ -7,19 +7,14 @@ which must hold exactly the rows it held before the request.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
-import shutil
-from pathlib import Path
 from typing import Any
 
-import pytest
 from httpx import Response
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from services.content.demo.loader import load_demo
 from services.content.storage.database import Database
 from tests.conftest import dump
 
@@ -32,31 +27,6 @@ Json = dict[str, Any]
 
 
 # -- fixtures ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def seeded_template(migrated_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated database with the demo content, loaded once for the module (seeding is the slow part)."""
-    path = tmp_path_factory.mktemp("seeded") / "liaison.db"
-    shutil.copyfile(migrated_template, path)
-
-    async def seed() -> None:
-        db = Database.from_url(f"sqlite+aiosqlite:///{path}")
-        try:
-            await load_demo(db)
-        finally:
-            await db.close()
-
-    asyncio.run(seed())
-    return path
-
-
-@pytest.fixture
-def database_url(seeded_template: Path, tmp_path: Path) -> str:
-    """Each test gets its own copy of the seeded database; the ``seeded`` fixture then finds nothing to add."""
-    target = tmp_path / "liaison.db"
-    shutil.copyfile(seeded_template, target)
-    return f"sqlite+aiosqlite:///{target}"
 
 
 # -- helpers -----------------------------------------------------------------------
