@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from schemas.text import NO_CONTROL_CHARACTERS
+
 Mark = Literal["em", "strong"]
 """Inline emphasis marks a span may carry."""
 
@@ -47,7 +49,7 @@ LinkTarget = Annotated[
         description="Link target; only http, https and mailto are accepted.",
     ),
 ]
-SpanText = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
+SpanText = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000, pattern=NO_CONTROL_CHARACTERS)]
 
 
 class TextSpan(msgspec.Struct, tag="text", tag_field="type", forbid_unknown_fields=True, frozen=True):

@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from schemas.text import NO_CONTROL_CHARACTERS
+
 FactType = Literal["integer", "decimal", "date", "year", "territories", "text", "url", "email"]
 
 TerritoryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code, e.g. 'NP'.")]
@@ -27,6 +29,9 @@ LocaleTag = Annotated[
         examples=["fr", "en"],
     ),
 ]
+
+
+LocalizedString = Annotated[str, msgspec.Meta(max_length=2000, pattern=NO_CONTROL_CHARACTERS)]
 
 
 class IntegerValue(msgspec.Struct, tag="integer", tag_field="type", forbid_unknown_fields=True, frozen=True):
@@ -62,7 +67,7 @@ class TerritoriesValue(msgspec.Struct, tag="territories", tag_field="type", forb
 class TextValue(msgspec.Struct, tag="text", tag_field="type", forbid_unknown_fields=True, frozen=True):
     """Localized text: one plain-text string per locale."""
 
-    value: Annotated[dict[LocaleTag, Annotated[str, msgspec.Meta(max_length=2000)]], msgspec.Meta(min_length=1)]
+    value: Annotated[dict[LocaleTag, LocalizedString], msgspec.Meta(min_length=1)]
 
 
 class UrlValue(msgspec.Struct, tag="url", tag_field="type", forbid_unknown_fields=True, frozen=True):
@@ -96,7 +101,7 @@ class FactCreate(msgspec.Struct, forbid_unknown_fields=True):
     key: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$")]
     value: FactValue
     scope: FactScope = "global"
-    message: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    message: Annotated[str, msgspec.Meta(max_length=500, pattern=NO_CONTROL_CHARACTERS)] = ""
 
 
 class FactUpdate(msgspec.Struct, forbid_unknown_fields=True):
@@ -107,7 +112,7 @@ class FactUpdate(msgspec.Struct, forbid_unknown_fields=True):
 
     value: FactValue
     base_version: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)] | None = None
-    message: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    message: Annotated[str, msgspec.Meta(max_length=500, pattern=NO_CONTROL_CHARACTERS)] = ""
 
 
 class FactVersionOut(msgspec.Struct):

@@ -8,6 +8,7 @@ from typing import Annotated
 import msgspec
 
 from schemas.facts import LocaleTag
+from schemas.text import NO_CONTROL_CHARACTERS
 
 SiteKey = Annotated[
     str,
@@ -23,7 +24,7 @@ class SiteCreate(msgspec.Struct, forbid_unknown_fields=True):
     """Body of ``POST /v1/sites``."""
 
     key: SiteKey
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_CONTROL_CHARACTERS)]
     locales: Annotated[list[LocaleTag], msgspec.Meta(min_length=1, max_length=50)]
     default_locale: LocaleTag
     fallback: Annotated[list[LocaleTag], msgspec.Meta(max_length=50)] = []

@@ -50,7 +50,8 @@ def settings(database_url: str) -> Settings:
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
     """The test's database."""
-    database = Database.from_url(database_url)
+    # The test client runs the app on another event loop: no connection may outlive its loop.
+    database = Database.from_url(database_url, pooled=database_url.startswith("sqlite"))
     yield database
     await database.close()
 

@@ -27,12 +27,12 @@ class Database:
         self._listeners.append(listener)
 
     @classmethod
-    def from_url(cls, url: str) -> Database:
+    def from_url(cls, url: str, *, pooled: bool = True) -> Database:
         """Create the engine for ``url`` (making the SQLite file's folder if needed)."""
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        return cls(create_engine(url))
+        return cls(create_engine(url, pooled=pooled))
 
     @property
     def dialect(self) -> str:

@@ -6,12 +6,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 READ_ONLY = "liaison_read_only"
 """Execution option marking a connection that only reads (plain ``BEGIN`` on SQLite)."""
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(url: str, *, echo: bool = False, pooled: bool = True) -> AsyncEngine:
     """Create the engine for ``url``.
 
     SQLite gets WAL journaling (readers never block the writer), a busy timeout,
@@ -22,6 +23,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
+    if not pooled:
+        # A connection per transaction: for code that is driven from several event loops (tests).
+        return create_async_engine(url, echo=echo, poolclass=NullPool)
     return create_async_engine(url, echo=echo, pool_pre_ping=True)
 
 
