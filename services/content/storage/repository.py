@@ -59,6 +59,10 @@ def _maybe_aware(value: dt.datetime | None) -> dt.datetime | None:
     return None if value is None else _aware(value)
 
 
+OUTBOX_CHANNEL = "liaison_outbox"
+"""PostgreSQL NOTIFY channel rung by every transaction that writes outbox rows."""
+
+
 class RenderKey(msgspec.Struct, frozen=True, array_like=True):
     """One (site, page, locale) render."""
 
@@ -637,6 +641,9 @@ class Repository:
             sa.insert(outbox), [{**row, "event_id": str(uuid.uuid4()), "created_at": created_at} for row in rows]
         )
         self.changed_renders += [RenderKey(row["site"], row["slug"], row["locale"]) for row in rows]
+        if self.conn.dialect.name == "postgresql":
+            # Delivered to listeners when (and only if) this transaction commits: wakes the relay.
+            await self.conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": OUTBOX_CHANNEL})
 
     async def outbox_after(self, after_id: int, limit: int) -> list[OutboxRow]:
         """Outbox rows with an id above ``after_id``, in id order."""
