@@ -50,13 +50,11 @@ def main(context: click.Context) -> None:
 
     Settings come from LIAISON_* environment variables (see .env.example).
     """
-    import logging
+    from services.logging_setup import configure_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    if context.invoked_subcommand in {"sync", "agent"}:
-        context.obj = _settings()
+    settings = _settings()
+    configure_logging(settings.log_format)
+    context.obj = settings
 
 
 main.add_command(sync)
@@ -105,7 +103,8 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         host=host or settings.host,
         port=port or settings.port,
         workers=workers,
-        log_level="info",
+        log_config=None,  # keep the handlers configure_logging installed
+        timeout_graceful_shutdown=20,
     )
 
 

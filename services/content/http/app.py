@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from litestar import Litestar, get
+from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
@@ -16,6 +16,7 @@ from services.content.http.changes import ChangeController
 from services.content.http.dependencies import provide_db, provide_principal
 from services.content.http.documents import DocumentController
 from services.content.http.facts import FactController
+from services.content.http.observability import live, metrics, observability_middleware, ready
 from services.content.http.pages import PageController, provide_delivery
 from services.content.http.problems import exception_handlers
 from services.content.http.sites import SiteController
@@ -25,12 +26,6 @@ from services.content.usecases.delivery import Delivery
 from services.sync.redis_client import make_redis
 
 API_VERSION = "1.0.0"
-
-
-@get("/health/live", include_in_schema=False)
-async def live() -> dict[str, str]:
-    """Liveness: the process answers."""
-    return {"status": "ok"}
 
 
 def create_app(settings: Settings, db: Database | None = None) -> Litestar:
@@ -46,8 +41,11 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         app.state.db = db if db is not None else Database.from_url(settings.database_url)
         app.state.public_url = settings.public_url
         app.state.delivery = Delivery(app.state.db, settings.public_url, f"public, max-age={settings.cache_max_age}")
+        app.state.stream_prefix = settings.stream_prefix
+        app.state.redis = None
         doorbell = None
         if settings.redis_url:
+            app.state.redis = make_redis(settings.redis_url, settings.redis_socket_timeout, max_connections=4)
             doorbell = Doorbell(make_redis(settings.redis_url, settings.redis_socket_timeout, max_connections=2))
             app.state.db.on_commit(doorbell.ring)
             doorbell.start()
@@ -56,11 +54,23 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         finally:
             if doorbell is not None:
                 await doorbell.stop()
+            if app.state.redis is not None:
+                await app.state.redis.aclose()
             if owned:
                 await app.state.db.close()
 
     return Litestar(
-        route_handlers=[SiteController, DocumentController, FactController, PageController, ChangeController, live],
+        route_handlers=[
+            SiteController,
+            DocumentController,
+            FactController,
+            PageController,
+            ChangeController,
+            live,
+            ready,
+            metrics,
+        ],
+        middleware=[observability_middleware],
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),
             "principal": Provide(provide_principal),

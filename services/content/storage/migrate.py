@@ -36,6 +36,11 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
+def current_revision_of(connection: Connection) -> str | None:
+    """The migration the database behind a sync connection is at."""
+    return MigrationContext.configure(connection).get_current_revision()
+
+
 async def current_revision(connection_url: str) -> str | None:
     """The migration a database is at (None when never migrated)."""
     from services.content.storage.engine import create_engine

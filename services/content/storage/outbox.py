@@ -144,6 +144,21 @@ class OutboxQueries:
             oldest = oldest.replace(tzinfo=dt.UTC)
         return int(count), oldest
 
+    async def last_relay_latency(self) -> float | None:
+        """Seconds between the newest relayed row's commit and its relay."""
+        query = (
+            sa.select(outbox.c.created_at, outbox.c.relayed_at)
+            .where(outbox.c.relayed_at.is_not(None))
+            .order_by(outbox.c.id.desc())
+            .limit(1)
+        )
+        row = (await self.conn.execute(query)).first()
+        if row is None:
+            return None
+        created, relayed = (v if v.tzinfo else v.replace(tzinfo=dt.UTC) for v in row)
+        seconds: float = (relayed - created).total_seconds()
+        return max(0.0, seconds)
+
     async def trim(self, site: str, keep_after: int) -> int:
         """Forget a site's relayed rows at or below ``keep_after`` (the change feed's retention)."""
         result = await self.conn.execute(
