@@ -67,7 +67,12 @@ raw_values: st.SearchStrategy[dict[str, Any]] = st.one_of(
     ),
     st.builds(
         lambda texts: {"type": "text", "value": texts},
-        st.dictionaries(st.sampled_from(LOCALE_TAGS), st.text(min_size=1, max_size=60), min_size=1, max_size=5),
+        st.dictionaries(
+            st.sampled_from(LOCALE_TAGS),
+            st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=60),
+            min_size=1,
+            max_size=5,
+        ),
     ),
     st.builds(
         lambda url: {"type": "url", "value": url},
