@@ -23,7 +23,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str = "redis://127.0.0.1:6379/0"
     """Redis used by the sync worker."""
     host: str = "127.0.0.1"
+    """Address ``liaison serve`` binds."""
     port: int = 8000
+    """Port ``liaison serve`` binds."""
     public_url: str = "http://127.0.0.1:8000"
     """Base URL the service is reached at, used in event and alternate links."""
     max_body_bytes: int = 1_048_576

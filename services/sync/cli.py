@@ -95,6 +95,36 @@ def sync_status_command(settings: Settings, as_json: bool) -> None:
     asyncio.run(main())
 
 
+@sync.command("check")
+@click.option(
+    "--max-backlog-age", type=float, default=300.0, show_default=True, help="Seconds before a backlog is unhealthy."
+)
+@click.pass_obj
+def sync_check(settings: Settings, max_backlog_age: float) -> None:
+    """Health check of the relay's world: database and Redis reachable, backlog not stuck. Exit 1 if not."""
+
+    async def main() -> list[str]:
+        problems: list[str] = []
+        db = Database.from_url(settings.database_url)
+        redis = make_redis(settings.redis_url, settings.redis_socket_timeout)
+        try:
+            status = await sync_status(settings, db, redis)
+            await redis.ping()
+            if (status.oldest_unrelayed_age_seconds or 0) > max_backlog_age:
+                problems.append(f"oldest unrelayed event is {status.oldest_unrelayed_age_seconds:.0f}s old")
+        except Exception as exc:  # a health check reports every failure the same way
+            problems.append(f"{exc.__class__.__name__}: {exc}")
+        finally:
+            await redis.aclose()
+            await db.close()
+        return problems
+
+    problems = asyncio.run(main())
+    if problems:
+        raise click.ClickException("; ".join(problems))
+    console.print("ok")
+
+
 @sync.command("replay")
 @click.option("--site", required=True, help="Site key.")
 @click.option("--from", "first", type=int, required=True, help="First sequence to republish.")
