@@ -42,6 +42,9 @@ def test_redis_url() -> str:
     return url
 
 
+test_redis_url.__test__ = False  # type: ignore[attr-defined]  # imported by test modules: not a test
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as sock:

@@ -34,8 +34,9 @@ from services.content.domain.errors import NotFound
 from services.content.doorbell import CHANNEL as DOORBELL
 from services.content.settings import Settings
 from services.content.storage.database import Database
+from services.content.storage.notifications import listen_outbox
 from services.content.storage.outbox import OutboxQueries
-from services.content.storage.repository import OUTBOX_CHANNEL, OutboxRow, RenderKey
+from services.content.storage.repository import OutboxRow, RenderKey
 from services.content.usecases.delivery import Delivery
 from services.content.usecases.events import encode_event, event_of
 from services.sync.redis_client import REDIS_DOWN
@@ -219,7 +220,7 @@ class Relay:
         wake = wake or asyncio.Event()
         doorbell = asyncio.create_task(self._listen_doorbell(stop, wake))
         notifications = (
-            asyncio.create_task(self._listen_postgres(stop, wake)) if self.db.dialect == "postgresql" else None
+            asyncio.create_task(listen_outbox(self.db, stop, wake)) if self.db.dialect == "postgresql" else None
         )
         delay = 0.0
         rounds = 0
@@ -261,28 +262,6 @@ class Relay:
             except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError):
                 logger.warning("relay: could not release the lease; it expires in %.0fs", self.lease_ttl)
             logger.info("relay %s stopped (%d events published)", self.holder, self.published)
-
-    async def _listen_postgres(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
-        """LISTEN on the outbox channel: PostgreSQL notifies at commit, so the relay wakes in milliseconds."""
-        while not stop.is_set():
-            try:
-                async with self.db.engine.connect() as conn:
-                    raw = await conn.get_raw_connection()
-                    driver = raw.driver_connection
-                    if driver is None:  # pragma: no cover - asyncpg always has one
-                        return
-
-                    def ring(*_args: object) -> None:
-                        wake.set()
-
-                    await driver.add_listener(OUTBOX_CHANNEL, ring)
-                    try:
-                        # If the connection drops, the poll interval still finds new rows.
-                        await stop.wait()
-                    finally:
-                        await driver.remove_listener(OUTBOX_CHANNEL, ring)
-            except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError):
-                await _sleep_or(stop, 1.0)
 
     async def _listen_doorbell(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
         """Turn doorbell messages into wake-ups; a lost ring only costs one poll interval."""

@@ -23,6 +23,7 @@ from services.content.http.sites import SiteController
 from services.content.settings import Settings
 from services.content.storage.database import Database
 from services.content.usecases.delivery import Delivery
+from services.content.usecases.render_cache_sync import RenderCacheSync
 from services.sync.redis_client import make_redis
 
 API_VERSION = "1.0.0"
@@ -41,6 +42,8 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         app.state.db = db if db is not None else Database.from_url(settings.database_url)
         app.state.public_url = settings.public_url
         app.state.delivery = Delivery(app.state.db, settings.public_url, f"public, max-age={settings.cache_max_age}")
+        cache_sync = RenderCacheSync(app.state.db, app.state.delivery.cache)
+        await cache_sync.start()
         app.state.stream_prefix = settings.stream_prefix
         app.state.redis = None
         doorbell = None
@@ -52,6 +55,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         try:
             yield
         finally:
+            await cache_sync.stop()
             if doorbell is not None:
                 await doorbell.stop()
             if app.state.redis is not None:
