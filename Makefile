@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test lint format migrate seed lock clean
+.PHONY: help install run test test-sqlite lint format migrate seed lock clean bench
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,8 +26,12 @@ seed: migrate ## Load the demo content
 run: seed ## Migrate, load the demo, serve the API on 127.0.0.1:8000 with the relay and a demo site agent
 	$(BIN)/liaison dev
 
-test: install ## Run the whole test suite
-	$(BIN)/pytest
+test: install ## Run the whole test suite on SQLite, then on PostgreSQL
+	LIAISON_TEST_BACKEND=sqlite $(BIN)/pytest
+	LIAISON_TEST_BACKEND=postgres $(BIN)/pytest
+
+test-sqlite: install ## The suite on SQLite only (no PostgreSQL needed)
+	LIAISON_TEST_BACKEND=sqlite $(BIN)/pytest
 
 lint: install ## ruff and mypy --strict
 	$(BIN)/ruff check .
@@ -37,6 +41,9 @@ lint: install ## ruff and mypy --strict
 format: install ## Format the code
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+bench: install ## Read benchmark: the seed page against precomputed bytes (needs wrk)
+	$(BIN)/python -m bench.read_bench
 
 lock: ## Re-pin every dependency in constraints.txt (after changing pyproject.toml)
 	$(BIN)/python -m pip freeze --exclude-editable --exclude liaison > constraints.txt
