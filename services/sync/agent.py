@@ -18,6 +18,7 @@ import logging
 import os
 import random
 import socket
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,7 @@ class SiteAgent:
         self.http = http or httpx.AsyncClient(timeout=10.0)
         self.claim_idle_ms = claim_idle_ms
         self.journal = journal
-        """Optional append-only log of every file write (sequence, slug, locale, revision), for audits."""
+        """Optional append-only log of every file write (sequence, slug, locale, revision, ETag, time)."""
         self.state_file = StateFile(out_dir, site)
         self.state = AgentState(site=site)
         self.applied = 0
@@ -105,7 +106,7 @@ class SiteAgent:
         atomic_write(json, body)
         if self.journal is not None:
             with self.journal.open("a") as journal:
-                journal.write(f"{sequence} {render.slug} {render.locale} {render.revision} {etag}\n")
+                journal.write(f"{sequence} {render.slug} {render.locale} {render.revision} {etag} {time.time():.6f}\n")
         self.state.pages[key] = PageCopy(render.revision, etag, max(sequence, held.sequence if held else 0))
         return True
 

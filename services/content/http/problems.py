@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import msgspec
+import sqlalchemy as sa
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.types import ExceptionHandlersMap
@@ -137,6 +138,18 @@ def _out_of_range(request: Request[Any, Any, Any], exc: OverflowError) -> Respon
     )
 
 
+def _database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.__class__.__name__)
+    return problem_response(
+        503,
+        "database-unavailable",
+        "The database is unavailable",
+        "the database is busy or unreachable; nothing was changed, retry shortly",
+        request.url.path,
+        headers={"Retry-After": "2"},
+    )
+
+
 def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(
@@ -151,6 +164,8 @@ def exception_handlers() -> ExceptionHandlersMap:
         ValidationException: _validation_error,
         HTTPException: _http_error,
         RecursionError: _too_deep,
+        sa.exc.OperationalError: _database_unavailable,
+        sa.exc.InterfaceError: _database_unavailable,
         OverflowError: _out_of_range,
         Exception: _internal_error,
     }
