@@ -88,6 +88,7 @@ class SiteAgent:
         self.applied = 0
         self._redis_down = False
         self._stop = asyncio.Event()
+        self._delay = 0.0
 
     # -- files -----------------------------------------------------------------------
 
@@ -203,6 +204,81 @@ class SiteAgent:
                 logger.warning("agent %s: %s; retrying in %.1fs", self.site, exc, delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), random.uniform(delay / 2, delay))  # noqa: S311
+
+    async def handle_batch(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        """Apply a batch read from the stream: pages in parallel, each page once, then one save and one ack.
+
+        Applying fetches the current render, so several events of one page collapse
+        into one fetch (with the highest revision as ``min_revision``). A batch with
+        a hole in its sequences, or a poison entry, goes entry by entry instead.
+        """
+        decoded: list[tuple[bytes, PageEvent]] = []
+        entries_by_id = dict(entries)
+        for entry_id, fields in entries:
+            try:
+                decoded.append((entry_id, self._decode(fields)))
+            except PoisonEvent:
+                await self.handle(entry_id, fields)
+        fresh = [(entry_id, event) for entry_id, event in decoded if int(event.sequence) > self.state.last_sequence]
+        sequences = sorted(int(event.sequence) for _, event in fresh)
+        if sequences and sequences != list(range(sequences[0], sequences[0] + len(sequences))):
+            for entry_id, fields in entries:
+                await self.handle(entry_id, fields)
+            return
+        if sequences:
+            while sequences[0] > self.state.last_sequence + 1:
+                try:
+                    await self.repair(upto=sequences[0] - 1)
+                except Transient as exc:
+                    if not await self._back_off(exc):
+                        return
+            latest: dict[tuple[str, str], PageEvent] = {}
+            for _, event in fresh:
+                key = (event.data.slug, event.data.locale)
+                if key not in latest or int(event.sequence) > int(latest[key].sequence):
+                    latest[key] = event
+            limit = asyncio.Semaphore(8)
+
+            async def apply_one(event: PageEvent) -> str:
+                async with limit:
+                    return await self._apply_retrying(event)
+
+            outcomes = dict(zip(latest, await asyncio.gather(*(apply_one(e) for e in latest.values())), strict=True))
+            if "stopped" in outcomes.values():
+                return  # stopping: nothing acknowledged, all of it comes again after the restart
+            poisoned = {key for key, outcome in outcomes.items() if outcome == "poison"}
+            if poisoned:
+                # Entry by entry for those pages, so each bad entry is retried and dead-lettered on its own.
+                for entry_id, event in fresh:
+                    if (event.data.slug, event.data.locale) in poisoned:
+                        await self.handle(entry_id, entries_by_id[entry_id])
+            self.state.last_sequence = max(self.state.last_sequence, sequences[-1])
+            self.applied += len(fresh)
+        self.state_file.save(self.state)
+        if decoded:
+            await self.redis.xack(self.stream, self.group, *[entry_id for entry_id, _ in decoded])
+
+    async def _apply_retrying(self, event: PageEvent) -> str:
+        """Apply one event, backing off on transient failures: 'applied', 'poison' or 'stopped'."""
+        while True:
+            try:
+                await self.apply(event.data.slug, event.data.locale, event.data.revision, int(event.sequence))
+                return "applied"
+            except Transient as exc:
+                if not await self._back_off(exc):
+                    return "stopped"
+            except PoisonEvent:
+                return "poison"
+
+    async def _back_off(self, exc: Exception) -> bool:
+        """Wait a jittered, growing delay after a transient failure; False when stopping."""
+        if self._stop.is_set():
+            return False
+        self._delay = min(5.0, max(0.1, self._delay * 2))
+        logger.warning("agent %s: %s; retrying in %.1fs", self.site, exc, self._delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), random.uniform(self._delay / 2, self._delay))  # noqa: S311
+        return not self._stop.is_set()
 
     async def _dead_letter(self, entry_id: bytes, fields: dict[bytes, bytes], reason: str) -> None:
         raw = fields.get(b"event", b"")[:MAX_EVENT_BYTES]
@@ -329,10 +405,10 @@ class SiteAgent:
                     for entry_id, fields in await self._claim_idle():
                         await self.handle(entry_id, fields)
                 rounds += 1
-                for entry_id, fields in await self._read(">", block):
-                    await self.handle(entry_id, fields)
-                    if stop.is_set():
-                        break
+                entries = await self._read(">", block)
+                if entries:
+                    self._delay = 0.0
+                    await self.handle_batch(entries)
                 if self._redis_down:
                     logger.info("agent %s: Redis reachable again", self.site)
                     self._redis_down = False

@@ -177,11 +177,17 @@ class Relay:
         keys = {RenderKey(row.site, row.slug, row.locale) for row in missing}
         self.delivery.cache.invalidate(keys)
         etags: dict[RenderKey, str | None] = {}
-        for key in keys:
-            try:
-                etags[key] = await self.delivery.canonical_etag(key.site, key.slug, key.locale)
-            except NotFound:
-                etags[key] = None
+        # Renders wait on the database more than on the CPU: a few at a time overlap those waits.
+        limit = asyncio.Semaphore(4)
+
+        async def etag_of(key: RenderKey) -> None:
+            async with limit:
+                try:
+                    etags[key] = await self.delivery.canonical_etag(key.site, key.slug, key.locale)
+                except NotFound:
+                    etags[key] = None
+
+        await asyncio.gather(*(etag_of(key) for key in keys))
         by_row = {row.id: etags[RenderKey(row.site, row.slug, row.locale)] for row in missing}
         async with self.db.transaction() as repo:
             await OutboxQueries.of(repo).set_etags(by_row)

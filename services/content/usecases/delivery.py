@@ -16,7 +16,7 @@ from services.content.domain.content import references
 from services.content.domain.diff import diff_revisions
 from services.content.domain.errors import NotFound
 from services.content.domain.facts import GLOBAL_SCOPE
-from services.content.domain.model import Fact, Site
+from services.content.domain.model import Fact, Revision, Site
 from services.content.domain.negotiation import choose_locale
 from services.content.domain.rendering import RenderInput, RenderOutput, ResolvedFragment, render
 from services.content.domain.translation import translation_state
@@ -41,6 +41,8 @@ class PageIndex(msgspec.Struct, frozen=True):
     slug: str
     source_locale: str
     published: dict[str, int]
+    alternates: list[Alternate]
+    """The same for every locale of the page, so computed once with the index."""
 
 
 class PreparedResponse(msgspec.Struct, frozen=True):
@@ -116,6 +118,8 @@ class Delivery:
         self.public_url = public_url.rstrip("/")
         self.cache_control = cache_control
         self.cache: RenderCache[PageIndex, RenderEntry] = RenderCache()
+        self._revisions: dict[tuple[int, int], Revision] = {}
+        """Revisions never change once written, so they are kept without invalidation (bounded)."""
         db.on_commit(self.cache.invalidate)
 
     def page_url(self, site: str, slug: str, locale: str) -> str:
@@ -156,9 +160,22 @@ class Delivery:
             if document is None:
                 raise NotFound(f"site '{site_key}' has no page '{slug}'")
             published = dict(await repo.published_locales(document.id))
-        if not published:
-            raise NotFound(f"page '{slug}' of site '{site_key}' has no published variant")
-        return PageIndex(document.id, site, slug, document.source_locale, published)
+            if not published:
+                raise NotFound(f"page '{slug}' of site '{site_key}' has no published variant")
+            index = PageIndex(document.id, site, slug, document.source_locale, published, [])
+            index.alternates.extend(await self._alternates(repo, index))
+        return index
+
+    async def _revision(self, repo: Repository, variant_id: int, number: int) -> Revision | None:
+        key = (variant_id, number)
+        found = self._revisions.get(key)
+        if found is None:
+            found = await repo.revision(variant_id, number)
+            if found is not None:
+                if len(self._revisions) >= 20_000:
+                    self._revisions.clear()
+                self._revisions[key] = found
+        return found
 
     async def _fragments(
         self, repo: Repository, site: Site, locale: str, blocks: list[Block]
@@ -175,7 +192,7 @@ class Delivery:
                 variant = await repo.variant(document.id, candidate)
                 if variant is None or variant.published_revision is None or variant.published_at is None:
                     continue
-                revision = await repo.revision(variant.id, variant.published_revision)
+                revision = await self._revision(repo, variant.id, variant.published_revision)
                 if revision is None:
                     continue
                 found[key] = ResolvedFragment(key, revision.number, candidate, revision.blocks, variant.published_at)
@@ -195,7 +212,7 @@ class Delivery:
         # Public output compares published revisions only: a draft must never change a render.
         source = await repo.variant(index.document_id, index.source_locale)
         source_live = (
-            await repo.revision(source.id, source.published_revision)
+            await self._revision(repo, source.id, source.published_revision)
             if source and source.published_revision is not None
             else None
         )
@@ -205,9 +222,9 @@ class Delivery:
             translated_from = None
             if revision_number is not None and locale != index.source_locale and source is not None:
                 variant = await repo.variant(index.document_id, locale)
-                live = await repo.revision(variant.id, revision_number) if variant else None
+                live = await self._revision(repo, variant.id, revision_number) if variant else None
                 if live is not None and live.source_revision is not None:
-                    translated_from = await repo.revision(source.id, live.source_revision)
+                    translated_from = await self._revision(repo, source.id, live.source_revision)
             state = translation_state(
                 locale == index.source_locale,
                 revision_number is not None,
@@ -225,7 +242,7 @@ class Delivery:
             variant = await repo.variant(index.document_id, locale)
             if variant is None or variant.published_revision is None or variant.published_at is None:
                 raise NotFound(f"page '{index.slug}' has no published {locale} variant")
-            revision = await repo.revision(variant.id, variant.published_revision)
+            revision = await self._revision(repo, variant.id, variant.published_revision)
             if revision is None:  # pragma: no cover - a publication always points at a revision
                 raise NotFound(f"page '{index.slug}' lost its published revision")
             fragments = await self._fragments(repo, site, locale, revision.blocks)
@@ -233,7 +250,6 @@ class Delivery:
             for fragment in fragments.values():
                 keys |= set(references(fragment.blocks).facts)
             facts = await self._facts(repo, site, keys)
-            alternates = await self._alternates(repo, index)
         output: RenderOutput = render(
             RenderInput(locale, site.fallback, revision.title, revision.blocks, facts, fragments)
         )
@@ -251,7 +267,7 @@ class Delivery:
             html=output.html,
             facts=output.facts,
             fragments=output.fragments,
-            alternates=alternates,
+            alternates=index.alternates,
         )
         html = output.html.encode()
         headers = {
