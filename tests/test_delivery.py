@@ -201,7 +201,7 @@ async def test_facts_are_formatted_per_locale_and_agree_across_locales(client: C
     for number in ("78", "300", "153", "2001"):
         assert f">{number}</data>" in en["html"]
         assert f">{number}</data>" in fr["html"]
-    for expected in ("1 septembre 2010", "Inde, Népal, Sri Lanka et Maldives", "30 juillet 2018"):
+    for expected in ("1er septembre 2010", "Inde, Népal, Sri Lanka et Maldives", "30 juillet 2018"):
         assert expected in fr["html"]
     assert fr["title"] == "Service de sécurité intérieure"
     assert '<article lang="fr">' in fr["html"]

@@ -124,7 +124,7 @@ def test_examples_from_the_seed_page() -> None:
     en, fr = Locale.parse("en"), Locale.parse("fr")
     established = _valid({"type": "date", "value": dt.date(2010, 9, 1).isoformat()})
     assert format_fact(established, en, "long") == "September 1, 2010"
-    assert format_fact(established, fr, "long") == "1 septembre 2010"
+    assert format_fact(established, fr, "long") == "1er septembre 2010"
     jurisdiction = TerritoriesValue(["IN", "NP", "LK", "MV"])
     assert format_fact(jurisdiction, en) == "India, Nepal, Sri Lanka, and Maldives"
     assert format_fact(jurisdiction, fr) == "Inde, Népal, Sri Lanka et Maldives"

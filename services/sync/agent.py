@@ -344,7 +344,7 @@ class SiteAgent:
             self._remove(slug, locale)
         self.state.last_sequence = max(self.state.last_sequence, head)
         self.state_file.save(self.state)
-        logger.info("agent %s: full resync done at sequence %d (%d pages)", self.site, head, len(seen))
+        logger.info("agent %s: full resync done at sequence %d (%d page renders)", self.site, head, len(seen))
 
     # -- the consumer group ------------------------------------------------------------------
 
@@ -363,7 +363,8 @@ class SiteAgent:
                 self.group, self.consumer, {self.stream: entry_id}, count=100, block=block
             )
         except ResponseError as exc:
-            if "NOGROUP" not in str(exc):
+            # NOGROUP: the group is gone; UNBLOCKED: the stream was deleted while we waited on it.
+            if "NOGROUP" not in str(exc) and "UNBLOCKED" not in str(exc):
                 raise
             logger.warning("agent %s: consumer group gone (Redis lost data?); rebuilding from the feed", self.site)
             await self.ensure_group()

@@ -64,7 +64,11 @@ def format_fact(
         case DecimalValue(value=number):
             return _format_exact_decimal(Decimal(number), locale)
         case DateValue(value=day):
-            return format_date(day, format=style or "long", locale=locale)
+            text = format_date(day, format=style or "long", locale=locale)
+            if locale.language == "fr" and day.day == 1 and text.startswith("1 "):
+                # French writes the first day of a month as an ordinal: "1er septembre 2010".
+                text = "1er" + text[1:]
+            return text
         case YearValue(value=year):
             return str(year)
         case TerritoriesValue(value=codes):

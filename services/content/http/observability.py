@@ -158,9 +158,9 @@ async def _refresh_pipeline_gauges(request: Request[Any, Any, Any]) -> None:
         pass
 
 
-@get("/metrics", tags=["operations"], media_type=CONTENT_TYPE_LATEST)
+@get("/metrics", tags=["operations"])
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Prometheus metrics: requests and latency by route and status, outbox backlog, streams and groups."""
     with contextlib.suppress(sa.exc.SQLAlchemyError, OSError):
         await _refresh_pipeline_gauges(request)
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -88,12 +88,16 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
     for item in problems:
         if isinstance(item, dict):
             key, source = item.get("key"), item.get("source")
+            source = getattr(source, "value", source)  # Litestar passes a ParamType enum
             if source == "body":
                 # Litestar names the whole body 'data'; the client knows it as the JSON root.
                 where = "$" if key in (None, "", "data") else "$." + str(key).removeprefix("data.")
             else:
                 where = f"{source} parameter '{key}'" if key else ""
-            messages.append(f"{where}: {item.get('message', '')}" if where else str(item.get("message", "")))
+            message = str(item.get("message", ""))
+            if source == "body" and message.strip("'") == "data":
+                message = "a JSON body is required"
+            messages.append(f"{where}: {message}" if where else message)
     detail = "; ".join(messages) or str(exc.detail)
     return problem_response(
         400, "invalid-body", "The request does not match the schema", detail, request.url.path, {"errors": problems}

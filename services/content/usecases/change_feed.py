@@ -22,7 +22,7 @@ async def changes(db: Database, public_url: str, site: str, after: int, limit: i
     if oldest is not None and after < oldest - 1:
         raise CursorExpired(
             f"after={after}: changes before sequence {oldest} are no longer kept; "
-            "resynchronise from GET /v1/sites/{site}/pages",
+            f"resynchronise from GET /v1/sites/{site}/pages",
             oldest=oldest,
             head=head,
         )

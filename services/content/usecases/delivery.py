@@ -283,6 +283,8 @@ class Delivery:
     async def canonical_etag(self, site: str, slug: str, locale: str) -> str:
         """ETag of the JSON a request with ``?locale=<locale>`` gets (what change events carry)."""
         served = await self.serve(site, slug, (locale,))
+        if served.entry.render.locale != locale:
+            raise NotFound(f"page '{slug}' has no published {locale} variant")
         return served.entry.json(served.requested, served.fallback)[1]
 
     async def list_pages(
