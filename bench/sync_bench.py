@@ -28,6 +28,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import msgspec
@@ -93,7 +94,7 @@ async def _fan_out_pages(db: Database, pages: int) -> None:
 async def _stream_listener(redis: Redis, stream: str, arrivals: dict[int, float], stop: asyncio.Event) -> None:
     last = "$"
     while not stop.is_set():
-        reply = await redis.xread({stream: last}, block=500, count=1000)
+        reply: Any = await redis.xread({stream: last}, block=500, count=1000)
         now = time.time()
         for _name, entries in reply or []:
             for entry_id, fields in entries:
@@ -187,8 +188,8 @@ async def run(args: argparse.Namespace) -> None:
                 response.raise_for_status()
             await asyncio.sleep(1.0)
             deadline = time.monotonic() + 60
-            events = await redis.xrange(stream)
-            for entry_id, fields in events:
+            events: Any = await redis.xrange(stream)
+            for _entry_id, fields in events:
                 event = msgspec.json.decode(fields[b"event"], type=PageEvent)
                 if event.type.endswith("published") and event.data.slug == slug and event.data.locale == "fr":
                     published_sequences.append(int(event.sequence))
@@ -200,7 +201,7 @@ async def run(args: argparse.Namespace) -> None:
                 await asyncio.sleep(0.1)
             stop.set()
             await listener
-            times = {int(e[0]): float(e[5]) for e in _journal(journal)[before:] if e[1] == slug and e[2] == "fr"}
+            times = {int(e[0]): float(e[6]) for e in _journal(journal)[before:] if e[1] == slug and e[2] == "fr"}
             event_time = {
                 int(msgspec.json.decode(f[b"event"], type=PageEvent).sequence): msgspec.json.decode(
                     f[b"event"], type=PageEvent
@@ -233,7 +234,7 @@ async def run(args: argparse.Namespace) -> None:
                 if len(done) >= args.pages * 2 or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(0.05)
-            finished = max(float(e[5]) for e in _journal(journal)[before:] if e[1].startswith("fanout-"))
+            finished = max(float(e[6]) for e in _journal(journal)[before:] if e[1].startswith("fanout-"))
             print(
                 f"\nfan-out: fact used by {args.pages} pages x 2 locales -> {len(done)} renders written by the agent "
                 f"in {finished - committed:.2f} s after the commit"

@@ -236,12 +236,17 @@ def assert_files_match_api(out_dir: Path, api: str, site: str) -> None:
 
 
 def assert_journal_monotonic(journal: Path) -> None:
-    """No file was ever written with an older revision than one written before it."""
-    latest: dict[tuple[str, str], int] = {}
+    """No file was ever written with a render from an older publication than one written before it.
+
+    Journal lines: sequence, slug, locale, revision, publication time, ETag, write time.
+    """
+    latest: dict[tuple[str, str], float] = {}
     if not journal.exists():
         return
     for line in journal.read_text().splitlines():
-        _sequence, slug, locale, revision, _etag = line.split(" ", 4)
+        _sequence, slug, locale, revision, published, _etag, _written = line.split(" ")
         key = (slug, locale)
-        assert int(revision) >= latest.get(key, 0), f"{slug}.{locale} went back to revision {revision}"
-        latest[key] = int(revision)
+        assert float(published) >= latest.get(key, 0.0), (
+            f"{slug}.{locale} went back to an older publication ({revision})"
+        )
+        latest[key] = float(published)

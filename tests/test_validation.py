@@ -1103,7 +1103,7 @@ async def test_fuzz_write_routes_never_answer_500(
 
     None of them may be accepted, none may answer 500, and the database must not change.
     """
-    rng = random.Random(1234)  # noqa: S311 - a reproducible fuzz, not a secret
+    rng = random.Random(1234)
     page = await page_id(seeded, "in-new-delhi")
     fragment = await fragment_id(seeded)
     valid_revision = revision(

@@ -82,7 +82,8 @@ class SiteAgent:
         self.http = http or httpx.AsyncClient(timeout=10.0)
         self.claim_idle_ms = claim_idle_ms
         self.journal = journal
-        """Optional append-only log of every file write (sequence, slug, locale, revision, ETag, time)."""
+        """Optional append-only log of every file write (sequence, slug, locale, revision, publication time, ETag,
+        write time)."""
         self.state_file = StateFile(out_dir, site)
         self.state = AgentState(site=site)
         self.applied = 0
@@ -97,18 +98,25 @@ class SiteAgent:
         return base.with_name(base.name + ".html"), base.with_name(base.name + ".json")
 
     def _write(self, render: PageRender, body: bytes, etag: str, sequence: int) -> bool:
-        """Write a render unless we already have a newer revision; True when written."""
+        """Write a render unless the copy we hold comes from a later publication; True when written.
+
+        Publications are ordered by their time, not by revision number: publishing
+        revision 3 again after revision 5 is a newer state with a lower number. A
+        re-render (a fact or fragment changed) keeps the publication time and is written.
+        """
         key = f"{render.slug}.{render.locale}"
         held = self.state.pages.get(key)
-        if held is not None and render.revision < held.revision:
+        published = render.published_at.timestamp()
+        if held is not None and published < held.published_at:
             return False
         html, json = self._paths(render.slug, render.locale)
         atomic_write(html, render.html.encode())
         atomic_write(json, body)
         if self.journal is not None:
             with self.journal.open("a") as journal:
-                journal.write(f"{sequence} {render.slug} {render.locale} {render.revision} {etag} {time.time():.6f}\n")
-        self.state.pages[key] = PageCopy(render.revision, etag, max(sequence, held.sequence if held else 0))
+                fields = (sequence, render.slug, render.locale, render.revision, f"{published:.6f}", etag)
+                journal.write(" ".join(map(str, fields)) + f" {time.time():.6f}\n")
+        self.state.pages[key] = PageCopy(render.revision, etag, max(sequence, held.sequence if held else 0), published)
         return True
 
     def _remove(self, slug: str, locale: str) -> None:

@@ -16,6 +16,8 @@ class PageCopy(msgspec.Struct):
     revision: int
     etag: str
     sequence: int
+    published_at: float = 0.0
+    """Publication time (Unix seconds) of the copy: what orders two renders of one page."""
 
 
 class AgentState(msgspec.Struct):

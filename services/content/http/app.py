@@ -84,6 +84,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         debug=settings.debug,
+        logging_config=None,  # logging is configured once per process by services.logging_setup
         openapi_config=OpenAPIConfig(
             title="Liaison content API",
             version=API_VERSION,
