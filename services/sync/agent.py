@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
+import re
 import socket
 import time
 from collections.abc import Sequence
@@ -39,6 +39,10 @@ from services.sync.relay import stream_key
 logger = logging.getLogger("liaison.agent")
 
 MAX_EVENT_BYTES = 64 * 1024
+MAX_SEQUENCE = 2**31 - 1
+"""Largest sequence the change feed accepts as a cursor (asks it for the head only)."""
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,120}$")
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _event_decoder = msgspec.json.Decoder(PageEvent)
 _render_decoder = msgspec.json.Decoder(PageRender)
 
@@ -75,7 +79,8 @@ class SiteAgent:
         self.api_url = api_url.rstrip("/")
         self.redis = redis
         self.blocking_redis = blocking_redis
-        self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}"
+        # A stable default name: a restarted agent finds the entries it had not acknowledged.
+        self.consumer = consumer or f"{socket.gethostname()}:{site}"
         self.group = group
         self.stream = stream_key(settings, site)
         self.dead_letters = self.stream + ":dead"
@@ -143,7 +148,9 @@ class SiteAgent:
         if revision is not None:
             params["min_revision"] = revision
         headers = {"If-None-Match": held.etag} if held else {}
-        response = await self._get(f"/v1/sites/{quote(self.site)}/pages/{quote(slug)}", params=params, headers=headers)
+        response = await self._get(
+            f"/v1/sites/{quote(self.site, safe='')}/pages/{quote(slug, safe='')}", params=params, headers=headers
+        )
         if response.status_code == 304:
             if held is not None:
                 held.sequence = max(held.sequence, sequence)
@@ -180,6 +187,9 @@ class SiteAgent:
             raise PoisonEvent(f"event for site {event.data.site!r} in the stream of {self.site!r}")
         if not event.sequence.isdigit():
             raise PoisonEvent(f"sequence {event.sequence!r} is not a number")
+        # The slug and locale become file names: anything but a real slug and tag is refused.
+        if not _SLUG.match(event.data.slug) or not _LOCALE.match(event.data.locale):
+            raise PoisonEvent(f"invalid slug or locale in {event.data.slug!r}/{event.data.locale!r}")
         return event
 
     async def handle(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
@@ -328,7 +338,7 @@ class SiteAgent:
 
     async def resync(self) -> None:
         """Rebuild every file from the page list (used when history is no longer available)."""
-        head_response = await self._get("/v1/changes", params={"site": self.site, "after": 2**62, "limit": 1})
+        head_response = await self._get("/v1/changes", params={"site": self.site, "after": MAX_SEQUENCE, "limit": 1})
         if head_response.status_code != 200:
             raise Transient(f"change feed answered {head_response.status_code}")
         head = msgspec.json.decode(head_response.content, type=ChangeFeed).head
@@ -336,7 +346,7 @@ class SiteAgent:
         cursor: str | None = None
         while True:
             params: dict[str, str | int] = {"limit": 200, **({"cursor": cursor} if cursor else {})}
-            response = await self._get(f"/v1/sites/{quote(self.site)}/pages", params=params)
+            response = await self._get(f"/v1/sites/{quote(self.site, safe='')}/pages", params=params)
             if response.status_code != 200:
                 raise Transient(f"page list answered {response.status_code}")
             page = msgspec.json.decode(response.content, type=PageList)

@@ -25,7 +25,7 @@ class ChangeController(Controller):
         request: Request[Any, Any, Any],
         db: DB,
         site: Annotated[str, QueryParameter(description="Site key")],
-        after: Annotated[int, QueryParameter(ge=0, le=2**62, description="Last sequence the caller has")] = 0,
+        after: Annotated[int, QueryParameter(ge=0, le=2**31 - 1, description="Last sequence the caller has")] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> ChangeFeed:
         """Events of a site after a sequence, in order; 410 when the cursor is older than the retention."""

@@ -1,0 +1,995 @@
+"""The site agent end to end: real `liaison serve`, `liaison sync run` and `liaison agent` processes.
+
+Every test ends with the same check (`Cluster.final_check`): each agent's folder holds
+exactly the API's published renders, no file ever went back to an older revision
+(the agents run with ``--journal``), and every outbox event is in its stream once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+from redis.asyncio import Redis
+
+from schemas.events import sequence_text
+from services.content.settings import Settings
+from services.content.storage.database import Database
+from services.content.storage.outbox import OutboxQueries
+from services.sync.agent import MAX_EVENT_BYTES, SiteAgent
+from services.sync.agent_state import AgentState, StateFile, atomic_write
+from services.sync.redis_client import make_redis
+from services.sync.relay import Relay
+from tests.conftest import TokenFactory
+from tests.helpers import fact, paragraph, revision, text
+from tests.sync_support import (
+    Process,
+    assert_each_event_once,
+    assert_files_match_api,
+    assert_journal_monotonic,
+    free_port,
+    redis_server,
+    stream_sequences,
+    sync_env,
+    wait_http,
+    wait_until,
+)
+from tests.sync_support import test_redis_url as shared_redis_url  # a test_* name would be collected
+
+SITES = ("in-new-delhi", "np-kathmandu")
+SEEDED_SLUG = "internal-security-section"
+COUNT_FACT = "network.embassy_count"
+
+
+async def relayed(db: Database) -> bool:
+    """True when the relay has nothing left to do."""
+    async with db.reading() as repo:
+        backlog, _ = await OutboxQueries.of(repo).backlog()
+    return backlog == 0
+
+
+# -- the cluster of processes ---------------------------------------------------------------
+
+
+@dataclass
+class AgentRun:
+    """One site agent's folder, journal and current process."""
+
+    site: str
+    out: Path
+    journal: Path
+    log: Path
+    process: Process | None = None
+
+    def state(self) -> AgentState:
+        """What the agent saved."""
+        return StateFile(self.out, self.site).load()
+
+
+@dataclass
+class Cluster:
+    """The processes of one test: a content server, a relay, agents; all stopped at the end."""
+
+    tmp: Path
+    database_url: str
+    redis_url: str
+    port: int = field(default_factory=free_port)
+    processes: list[Process] = field(default_factory=list)
+    agents: dict[str, AgentRun] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.env = sync_env(self.database_url, self.redis_url, self.port)
+        self.prefix = self.env["LIAISON_STREAM_PREFIX"]
+        self.api = f"http://127.0.0.1:{self.port}"
+
+    def stream(self, site: str) -> str:
+        """A site's stream key."""
+        return self.prefix + site
+
+    def start(self, args: list[str], log: str) -> Process:
+        """Start a liaison command; it is killed at the end of the test whatever happens."""
+        process = Process(args, self.env, self.tmp / log)
+        self.processes.append(process)
+        return process
+
+    def serve(self) -> Process:
+        """Start the content API and wait until it answers."""
+        process = self.start(["serve"], "serve.log")
+        try:
+            wait_http(self.api + "/health/live")
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; its output:\n{process.output()[-2000:]}") from exc
+        return process
+
+    def relay(self) -> Process:
+        """Start the outbox relay."""
+        return self.start(["sync", "run"], "relay.log")
+
+    def agent(self, site: str, name: str | None = None) -> AgentRun:
+        """Start (or restart) the agent of ``site`` (``name`` tells several agents of one site apart)."""
+        name = name or site
+        run = self.agents.get(name)
+        if run is None:
+            out = self.tmp / "sites" / name
+            run = AgentRun(site, out, self.tmp / f"{name}.journal", self.tmp / f"agent-{name}.log")
+            self.agents[name] = run
+        assert run.process is None or run.process.popen.poll() is not None, "the agent is still running"
+        args = ["agent", "--site", site, "--out", str(run.out), "--journal", str(run.journal)]
+        run.process = self.start(args, run.log.name)
+        return run
+
+    def close(self) -> None:
+        """Kill whatever still runs."""
+        for process in self.processes:
+            process.close()
+
+    # -- convergence ---------------------------------------------------------------------
+
+    async def matches(self, run: AgentRun) -> bool:
+        """True when the agent's folder equals the API's published renders."""
+        try:
+            await asyncio.to_thread(assert_files_match_api, run.out, self.api, run.site)
+        except (AssertionError, OSError, httpx.HTTPError):
+            return False
+        return True
+
+    async def converge(self, db: Database, within: float = 30) -> None:
+        """Wait until the outbox is relayed and every agent has applied its stream and matches the API."""
+        await wait_until(lambda: relayed(db), within=within, interval=0.1)
+        async with db.reading() as repo:
+            heads = await OutboxQueries.of(repo).site_heads()
+        for run in self.agents.values():
+            head = heads.get(run.site, 0)
+            await wait_until(lambda run=run, head=head: run.state().last_sequence >= head, within=within, interval=0.1)
+            await wait_until(lambda run=run: self.matches(run), within=within, interval=0.2)
+
+    async def final_check(
+        self, db: Database, redis: Redis, within: float = 30, trimmed: dict[str, int] | None = None
+    ) -> None:
+        """The check every test ends with.
+
+        ``trimmed`` names streams a test cut on purpose (site -> first sequence kept): those
+        must hold every event from there on exactly once.
+        """
+        started = time.monotonic()
+        await self.converge(db, within)
+        print(f"converged in {time.monotonic() - started:.2f}s")
+        for run in self.agents.values():
+            assert_files_match_api(run.out, self.api, run.site)
+            assert_journal_monotonic(run.journal)
+        if not trimmed:
+            await assert_each_event_once(db, redis, self.prefix)
+            return
+        async with db.reading() as repo:
+            heads = await OutboxQueries.of(repo).site_heads()
+            backlog, _ = await OutboxQueries.of(repo).backlog()
+        assert backlog == 0
+        for site, head in heads.items():
+            sequences = await stream_sequences(redis, self.stream(site))
+            assert sequences == list(range(trimmed.get(site, 1), head + 1)), (site, sequences[:20], head)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The shared test Redis."""
+    return shared_redis_url()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    """A client of the shared test Redis."""
+    client = make_redis(redis_url, 5.0)
+    yield client
+    await client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def running(cluster: Cluster, redis: Redis) -> AsyncIterator[Cluster]:
+    """Kill the cluster's processes and delete its Redis keys at the end."""
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+        await delete_keys(redis, cluster.prefix)
+
+
+@pytest.fixture
+async def cluster(
+    tmp_path: Path, database_url: str, redis_url: str, redis: Redis, seeded: Database
+) -> AsyncIterator[Cluster]:
+    """A cluster on the seeded database and the shared Redis."""
+    async with running(Cluster(tmp_path, database_url, redis_url), redis) as started:
+        yield started
+
+
+async def delete_keys(redis: Redis, prefix: str) -> None:
+    """Remove this test's keys from the shared Redis."""
+    keys = [key async for key in redis.scan_iter(match=prefix + "*", count=1000)]
+    if keys:
+        await redis.delete(*keys)
+
+
+# -- writes over HTTP ----------------------------------------------------------------------
+
+
+class Editor:
+    """Writes through the content API with an admin token, keeping track of heads."""
+
+    def __init__(self, api: str, headers: dict[str, str]) -> None:
+        self.http = httpx.AsyncClient(base_url=api, headers=headers, timeout=30)
+        self.heads: dict[tuple[int, str], int] = {}
+        self.sources: dict[int, str] = {}
+
+    async def aclose(self) -> None:
+        """Close the client."""
+        await self.http.aclose()
+
+    async def call(self, method: str, url: str, expect: int = 200, **kwargs: Any) -> httpx.Response:
+        """A request that must answer ``expect``."""
+        response = await self.http.request(method, url, **kwargs)
+        assert response.status_code == expect, (method, url, response.status_code, response.text)
+        return response
+
+    async def document_id(self, site: str, slug: str) -> int:
+        """The document id of a published page."""
+        listing = (await self.call("GET", f"/v1/sites/{site}/pages", params={"limit": 500})).json()
+        for item in listing["items"]:
+            if item["slug"] == slug:
+                document_id: int = item["document_id"]
+                return document_id
+        raise AssertionError(f"{site}/{slug} is not published")
+
+    async def head(self, document_id: int, locale: str) -> int | None:
+        """The head revision of a variant."""
+        key = (document_id, locale)
+        if document_id not in self.sources:
+            document = (await self.call("GET", f"/v1/documents/{document_id}")).json()
+            self.sources[document_id] = document["source_locale"]
+            for variant in document["variants"]:
+                if variant["head_revision"] is not None:
+                    self.heads[(document_id, variant["locale"])] = variant["head_revision"]
+        return self.heads.get(key)
+
+    async def create_page(self, site: str, slug: str, source_locale: str = "fr") -> int:
+        """Create a page document."""
+        body = {"kind": "page", "site": site, "slug": slug, "source_locale": source_locale}
+        created = await self.call("POST", "/v1/documents", expect=201, json=body)
+        document_id: int = created.json()["id"]
+        self.sources[document_id] = source_locale
+        return document_id
+
+    async def write(self, document_id: int, locale: str, words: str) -> int:
+        """Write a new revision (on the current head) that shows ``words`` and the embassy count.
+
+        A translation names the source's head as the revision it translates.
+        """
+        base = await self.head(document_id, locale)
+        body = revision(words[:60], paragraph(text(words + " "), fact(COUNT_FACT)))
+        if base is not None:
+            body["base_revision"] = base
+        if locale != self.sources[document_id]:
+            body["source_revision"] = await self.head(document_id, self.sources[document_id])
+        created = await self.call("POST", f"/v1/documents/{document_id}/variants/{locale}/revisions", 201, json=body)
+        number: int = created.json()["number"]
+        self.heads[(document_id, locale)] = number
+        return number
+
+    async def publish(self, document_id: int, locale: str, number: int) -> None:
+        """Make a revision live."""
+        await self.call("POST", f"/v1/documents/{document_id}/variants/{locale}/publish", json={"revision": number})
+
+    async def write_and_publish(self, document_id: int, locale: str, words: str) -> int:
+        """A new live revision."""
+        number = await self.write(document_id, locale, words)
+        await self.publish(document_id, locale, number)
+        return number
+
+    async def unpublish(self, document_id: int, locale: str) -> None:
+        """Take a variant offline."""
+        await self.call("POST", f"/v1/documents/{document_id}/variants/{locale}/unpublish")
+
+    async def set_fact(self, scope: str, key: str, value: int) -> None:
+        """A new version of an integer fact, based on the current one (If-Match)."""
+        current = await self.call("GET", f"/v1/facts/{scope}/{key}")
+        await self.call(
+            "PUT",
+            f"/v1/facts/{scope}/{key}",
+            json={"value": {"type": "integer", "value": value}},
+            headers={"If-Match": current.headers["etag"]},
+        )
+
+
+@pytest.fixture
+async def editor_token(make_token: TokenFactory) -> dict[str, str]:
+    """Authorization header of the admin that makes the tests' changes."""
+    return await make_token("admin", name="sync-agent-tests")
+
+
+@pytest.fixture
+async def editor(cluster: Cluster, editor_token: dict[str, str]) -> AsyncIterator[Editor]:
+    """An admin editor of the cluster's API (the server must be started before use)."""
+    writer = Editor(cluster.api, editor_token)
+    yield writer
+    await writer.aclose()
+
+
+def rng(seed: int) -> random.Random:
+    """A seeded generator: the tests' choices are reproducible."""
+    return random.Random(seed)
+
+
+def published_files(out: Path) -> set[str]:
+    """Names of the renders in an agent's folder."""
+    return {path.name for path in out.glob("*.*") if not path.name.startswith(".")}
+
+
+# -- 1. the happy path ------------------------------------------------------------------------
+
+
+async def test_agent_resyncs_an_empty_folder_then_follows_publish_fact_and_unpublish(
+    cluster: Cluster, editor: Editor, db: Database, redis: Redis
+) -> None:
+    cluster.serve()
+    cluster.relay()
+    agents = [cluster.agent(site) for site in SITES]
+    delhi = agents[0]
+    expected = {f"{SEEDED_SLUG}.{locale}.{ext}" for locale in ("fr", "en") for ext in ("html", "json")}
+    await wait_until(lambda: published_files(delhi.out) == expected, within=15)
+    await cluster.converge(db, within=15)
+
+    document_id = await editor.document_id("in-new-delhi", SEEDED_SLUG)
+    fr = delhi.out / f"{SEEDED_SLUG}.fr.json"
+
+    started = time.monotonic()
+    number = await editor.write_and_publish(document_id, "fr", "Nouvelle version de la section")
+    await wait_until(lambda: revision_in(fr) == number, within=5)
+    print(f"publish reached the files in {time.monotonic() - started:.2f}s")
+
+    started = time.monotonic()
+    await editor.set_fact("global", COUNT_FACT, 81)
+    for run in agents:
+        for locale in ("fr", "en"):
+            page = run.out / f"{SEEDED_SLUG}.{locale}.json"
+            await wait_until(lambda page=page: fact_value(page, COUNT_FACT) == 81, within=5)
+    print(f"fact update reached the files in {time.monotonic() - started:.2f}s")
+
+    started = time.monotonic()
+    await editor.unpublish(document_id, "fr")
+    await editor.unpublish(document_id, "en")
+    await wait_until(lambda: published_files(delhi.out) == set(), within=5)
+    print(f"unpublish reached the files in {time.monotonic() - started:.2f}s")
+    assert published_files(agents[1].out) == expected
+
+    await cluster.final_check(db, redis)
+    for run in agents:
+        assert run.process is not None
+        assert run.process.terminate() == 0
+
+
+async def churn(
+    editor: Editor,
+    variants: list[tuple[int, str]],
+    count: int,
+    rng: random.Random,
+    *,
+    pause: float = 0.1,
+    fact_every: int = 5,
+    label: str = "change",
+) -> None:
+    """``count`` changes: new live revisions of random variants, and every ``fact_every``-th a fact update."""
+    for i in range(count):
+        if fact_every and i % fact_every == fact_every - 1:
+            await editor.set_fact("global", COUNT_FACT, 1000 + rng.randrange(1_000_000))
+        else:
+            document_id, locale = rng.choice(variants)
+            await editor.write_and_publish(document_id, locale, f"{label} {i}")
+        if pause:
+            await asyncio.sleep(rng.uniform(0, pause))
+
+
+async def seeded_variants(editor: Editor, site: str = "in-new-delhi") -> list[tuple[int, str]]:
+    """The seeded page's two variants on ``site``."""
+    document_id = await editor.document_id(site, SEEDED_SLUG)
+    return [(document_id, "fr"), (document_id, "en")]
+
+
+# -- 2. crashes --------------------------------------------------------------------------------
+
+
+async def test_agent_killed_at_random_moments_converges(
+    cluster: Cluster, editor: Editor, db: Database, redis: Redis
+) -> None:
+    chooser, killer = rng(20260611), rng(7)
+    cluster.serve()
+    cluster.relay()
+    run = cluster.agent("in-new-delhi")
+    variants = await seeded_variants(editor)
+    changes = asyncio.create_task(churn(editor, variants, 20, chooser, pause=0.25))
+    kills = 0
+    try:
+        while not changes.done():
+            await asyncio.sleep(killer.uniform(0.1, 1.2))
+            assert run.process is not None
+            run.process.kill()
+            kills += 1
+            run = cluster.agent("in-new-delhi")
+    finally:
+        await changes
+    print(f"agent killed {kills} times")
+    assert kills >= 5
+    await cluster.final_check(db, redis, within=45)
+
+
+async def test_agent_killed_after_delivery_before_applying_catches_up_at_restart(
+    cluster: Cluster, editor: Editor, db: Database, redis: Redis
+) -> None:
+    """An entry Redis delivered to an agent that died before applying it must not wait for a later change."""
+    cluster.serve()
+    cluster.relay()
+    run = cluster.agent("in-new-delhi")
+    # A page in one locale: publishing it makes exactly one event (no alternates to refresh).
+    document_id, locale = await editor.create_page("in-new-delhi", "solo"), "fr"
+    await editor.write_and_publish(document_id, locale, "first")
+    await cluster.converge(db, within=15)
+    assert run.process is not None
+    await asyncio.sleep(0.3)  # idle: blocked in XREADGROUP, where Redis hands it the next entry
+    run.process.popen.send_signal(signal.SIGSTOP)
+    number = await editor.write_and_publish(document_id, locale, "delivered to a frozen agent")
+    stream = cluster.stream("in-new-delhi")
+
+    async def delivered() -> bool:
+        summary: Any = await redis.xpending(stream, "site-agent")
+        return bool(summary["pending"] == 1)
+
+    await wait_until(delivered, within=10)
+    run.process.kill()
+    run = cluster.agent("in-new-delhi")
+    page = run.out / f"solo.{locale}.json"
+    started = time.monotonic()
+    await wait_until(lambda: revision_in(page) == number, within=10, interval=0.1)
+    print(f"the restarted agent applied the change in {time.monotonic() - started:.2f}s")
+    await cluster.final_check(db, redis)
+
+
+class Crash(Exception):
+    """Stands for the process dying at this exact point."""
+
+
+def in_process_agent(cluster: Cluster, run: AgentRun) -> SiteAgent:
+    """A SiteAgent in this process, configured like the CLI one, with a fixed consumer name."""
+    settings = Settings.from_env(cluster.env)
+    return SiteAgent(
+        settings,
+        run.site,
+        run.out,
+        cluster.api,
+        make_redis(cluster.redis_url, settings.redis_socket_timeout),
+        make_redis(cluster.redis_url, settings.redis_socket_timeout, max_connections=1),
+        consumer="in-process",
+        journal=run.journal,
+    )
+
+
+async def close_agent(agent: SiteAgent) -> None:
+    """Close what an in-process agent holds."""
+    await agent.http.aclose()
+    await agent.redis.aclose()
+    await agent.blocking_redis.aclose()
+
+
+def crash_once(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``original``, except that its first call raises Crash."""
+    calls = 0
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise Crash(original.__name__)
+        return original(*args, **kwargs)
+
+    return wrapper
+
+
+def fact_value(path: Path, key: str) -> Any:
+    """The value of fact ``key`` in a render file (None when the file or the fact is missing)."""
+    try:
+        render = msgspec.json.decode(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    return next((used["value"]["value"] for used in render["facts"] if used["key"] == key), None)
+
+
+def revision_in(path: Path) -> int | None:
+    """The revision of a render file, or None when there is none."""
+    try:
+        revision: int = msgspec.json.decode(path.read_bytes())["revision"]
+    except FileNotFoundError:
+        return None
+    return revision
+
+
+@pytest.mark.parametrize("point", ["before-write", "after-write-before-state", "after-state-before-ack"])
+async def test_agent_crash_between_fetch_write_state_and_ack_is_repaired_on_restart(
+    cluster: Cluster, editor: Editor, db: Database, redis: Redis, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    cluster.serve()
+    cluster.relay()
+    run = AgentRun(
+        "in-new-delhi", cluster.tmp / "in-process", cluster.tmp / "in-process.journal", cluster.tmp / "unused.log"
+    )
+    cluster.agents["in-process"] = run
+    document_id = await editor.create_page("in-new-delhi", "solo")
+    await editor.write_and_publish(document_id, "fr", "first")
+    page = run.out / "solo.fr.json"
+    stream = cluster.stream("in-new-delhi")
+
+    agent = in_process_agent(cluster, run)
+    task = asyncio.create_task(agent.run(asyncio.Event()))
+    try:
+        await cluster.converge(db, within=15)
+        if point == "before-write":
+            monkeypatch.setattr("services.sync.agent.atomic_write", crash_once(atomic_write))
+        elif point == "after-write-before-state":
+            monkeypatch.setattr(agent.state_file, "save", crash_once(agent.state_file.save))
+        else:
+            monkeypatch.setattr(agent.redis, "xack", crash_once(agent.redis.xack))
+        number = await editor.write_and_publish(document_id, "fr", f"crash {point}")
+        with pytest.raises(Crash):
+            await asyncio.wait_for(asyncio.shield(task), 10)
+    finally:
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        await close_agent(agent)
+        monkeypatch.undo()
+
+    # What the dead agent left: the file written or not, the entry unacknowledged.
+    assert (revision_in(page) == number) is (point != "before-write")
+    summary: Any = await redis.xpending(stream, "site-agent")
+    assert summary["pending"] == 1
+
+    stop = asyncio.Event()
+    agent = in_process_agent(cluster, run)
+    task = asyncio.create_task(agent.run(stop))
+    try:
+        await wait_until(lambda: revision_in(page) == number, within=5)
+
+        async def acknowledged() -> bool:
+            summary: Any = await redis.xpending(stream, "site-agent")
+            return bool(summary["pending"] == 0)
+
+        await wait_until(acknowledged, within=5)
+        await cluster.final_check(db, redis)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await close_agent(agent)
+
+
+# -- 3. offline past the retention ------------------------------------------------------------------
+
+
+async def test_agent_offline_while_stream_and_feed_are_trimmed_resyncs_fully(
+    cluster: Cluster, editor: Editor, db: Database, redis: Redis
+) -> None:
+    cluster.serve()
+    cluster.relay()
+    run = cluster.agent("in-new-delhi")
+    gone = await editor.create_page("in-new-delhi", "soon-gone")
+    await editor.write_and_publish(gone, "fr", "bientôt retirée")
+    await cluster.converge(db, within=15)
+    assert (run.out / "soon-gone.fr.json").exists()
+    assert run.process is not None
+    assert run.process.terminate() == 0
+    offline_at = run.state().last_sequence
+
+    await churn(editor, await seeded_variants(editor), 20, rng(3), pause=0)
+    await editor.unpublish(gone, "fr")
+    await wait_until(lambda: relayed(db), within=15)
+    stream = cluster.stream("in-new-delhi")
+    await redis.xtrim(stream, maxlen=1, approximate=False)
+    kept = await stream_sequences(redis, stream)
+    assert len(kept) == 1
+    assert kept[0] > offline_at + 1
+    relay = Relay(
+        Settings(database_url=cluster.database_url, stream_prefix=cluster.prefix, outbox_retention=2), db, redis
+    )
+    assert await relay.trim_outbox() > 0
+    async with httpx.AsyncClient(base_url=cluster.api) as http:
+        feed = await http.get("/v1/changes", params={"site": "in-new-delhi", "after": offline_at})
+    assert feed.status_code == 410, feed.text
+
+    run = cluster.agent("in-new-delhi")
+    await cluster.final_check(db, redis, trimmed={"in-new-delhi": kept[0]})
+    assert not (run.out / "soon-gone.fr.json").exists()
+    assert run.log.read_text().count("full resync done") == 2, "the restart resynchronised from the page list"
+
+
+# -- 4. Redis loses the group, or everything ----------------------------------------------------------
+
+
+async def test_agent_recreates_a_destroyed_consumer_group(
+    cluster: Cluster, editor: Editor, db: Database, redis: Redis
+) -> None:
+    cluster.serve()
+    cluster.relay()
+    run = cluster.agent("in-new-delhi")
+    await cluster.converge(db, within=15)
+    stream = cluster.stream("in-new-delhi")
+    assert await redis.xgroup_destroy(stream, "site-agent")
+    await churn(editor, await seeded_variants(editor), 6, rng(4), pause=0.05)
+    await cluster.final_check(db, redis)
+    groups = await redis.xinfo_groups(stream)
+    assert [group["name"] for group in groups] == [b"site-agent"]
+    assert "consumer group gone" in run.log.read_text()
+
+
+@contextlib.asynccontextmanager
+async def private_cluster(
+    tmp_path: Path, database_url: str, token: dict[str, str]
+) -> AsyncIterator[tuple[Cluster, Editor, Redis]]:
+    """A cluster on its own redis-server, which the test may flush."""
+    with redis_server(tmp_path) as server:
+        private = make_redis(server.url, 5.0)
+        try:
+            async with running(Cluster(tmp_path, database_url, server.url), private) as cluster:
+                cluster.serve()
+                cluster.relay()
+                editor = Editor(cluster.api, token)
+                try:
+                    yield cluster, editor, private
+                finally:
+                    await editor.aclose()
+        finally:
+            await private.aclose()
+
+
+async def streams_complete(db: Database, redis: Redis, cluster: Cluster) -> bool:
+    """True when every site's stream holds its events 1..head."""
+    async with db.reading() as repo:
+        heads = await OutboxQueries.of(repo).site_heads()
+    for site, head in heads.items():
+        if await stream_sequences(redis, cluster.stream(site)) != list(range(1, head + 1)):
+            return False
+    return True
+
+
+async def test_agents_survive_a_redis_flush(
+    tmp_path: Path, database_url: str, editor_token: dict[str, str], db: Database, seeded: Database
+) -> None:
+    async with private_cluster(tmp_path, database_url, editor_token) as (cluster, editor, private):
+        runs = [cluster.agent(site) for site in SITES]
+        variants = await seeded_variants(editor)
+        await churn(editor, variants, 4, rng(5), pause=0.05)
+        await cluster.converge(db, within=15)
+
+        assert await private.flushall()
+        await wait_until(lambda: streams_complete(db, private, cluster), within=10, interval=0.1)
+        await asyncio.sleep(1)  # the agents' blocked reads have noticed
+        for run in runs:
+            assert run.process is not None
+            assert run.process.popen.poll() is None, f"agent {run.site} exited:\n{run.process.output()[-1500:]}"
+        await churn(editor, variants, 6, rng(6), pause=0.05)
+        await cluster.final_check(db, private)
+
+
+async def test_events_written_just_after_a_redis_flush_still_leave_every_event_in_the_stream(
+    tmp_path: Path, database_url: str, editor_token: dict[str, str], db: Database, seeded: Database
+) -> None:
+    """Redis loses everything, and a change is relayed before the relay's loss check runs."""
+    async with private_cluster(tmp_path, database_url, editor_token) as (cluster, editor, private):
+        runs = [cluster.agent(site) for site in SITES]
+        await cluster.converge(db, within=15)
+        for run in runs:  # stopped: this test is about the stream, not the agents' blocked reads
+            assert run.process is not None
+            assert run.process.terminate() == 0
+        assert await private.flushall()
+        await editor.set_fact("global", COUNT_FACT, 90)
+        for site in SITES:
+            cluster.agent(site)
+        await cluster.final_check(db, private, within=15)
+
+
+# -- 5. duplicates and stale events -----------------------------------------------------------------
+
+
+def render_files(out: Path) -> dict[str, bytes]:
+    """The renders in an agent's folder, by name."""
+    return {path.name: path.read_bytes() for path in out.glob("*.*") if not path.name.startswith(".")}
+
+
+async def group_caught_up(redis: Redis, stream: str, last_id: str) -> bool:
+    """True when the site-agent group was handed everything up to ``last_id`` and acknowledged it."""
+    groups: Any = await redis.xinfo_groups(stream)
+    group = next(g for g in groups if g["name"] == b"site-agent")
+    return bool(group["last-delivered-id"] == last_id.encode() and group["pending"] == 0)
+
+
+async def test_duplicate_and_out_of_order_events_do_no_harm(
+    cluster: Cluster, editor: Editor, db: Database, redis: Redis
+) -> None:
+    cluster.serve()
+    cluster.relay()
+    run = cluster.agent("in-new-delhi")
+    chooser = rng(8)
+    variants = await seeded_variants(editor)
+    await churn(editor, variants, 8, chooser, pause=0)
+    await cluster.converge(db, within=15)
+    stream = cluster.stream("in-new-delhi")
+    entries: Any = await redis.xrange(stream)
+    top = int(entries[-1][0].split(b"-")[0])
+    files, journal, last = render_files(run.out), run.journal.read_text(), run.state().last_sequence
+    assert last == top
+
+    # Copies of every event, shuffled, with ids just above the top (``<top>-1``...) so that
+    # the relay's next id ``<top + 1>-0`` stays valid.
+    copies = [fields for _id, fields in entries]
+    chooser.shuffle(copies)
+    injected = [await redis.xadd(stream, fields, id=f"{top}-{k}") for k, fields in enumerate(copies, 1)]
+    await wait_until(lambda: group_caught_up(redis, stream, f"{top}-{len(copies)}"), within=10)
+    assert render_files(run.out) == files, "a duplicate changed a file"
+    assert run.journal.read_text() == journal, "a duplicate was written again"
+    assert run.state().last_sequence == top
+
+    await churn(editor, variants, 4, chooser, pause=0)
+    await cluster.converge(db)
+    assert run.state().last_sequence > top
+    assert await redis.xdel(stream, *injected) == len(injected)  # not outbox events
+    await cluster.final_check(db, redis)
+
+
+# -- 6. poison messages ------------------------------------------------------------------------------
+
+
+async def test_poison_entries_are_dead_lettered_and_acknowledged_and_later_events_flow(
+    cluster: Cluster, editor: Editor, db: Database, redis: Redis
+) -> None:
+    cluster.env["LIAISON_AGENT_DEAD_LETTER_AFTER"] = "3"
+    cluster.serve()
+    cluster.relay()
+    run = cluster.agent("in-new-delhi")
+    await cluster.converge(db, within=15)
+    stream = cluster.stream("in-new-delhi")
+    entries: Any = await redis.xrange(stream)
+    top = int(entries[-1][0].split(b"-")[0])
+    real = msgspec.json.decode(entries[-1][1][b"event"])
+    other: Any = await redis.xrange(cluster.stream("np-kathmandu"), count=1)
+
+    def variant(**changes: Any) -> bytes:
+        event = {**real, **changes}
+        return msgspec.json.encode({k: v for k, v in event.items() if v is not None})
+
+    poison: dict[str, Any] = {
+        "bad JSON": {"event": b'{"id": "1", "source": '},
+        "no event field": {"payload": msgspec.json.encode(real)},
+        "no id": {"event": variant(id=None)},
+        "wrong specversion": {"event": variant(specversion="0.3")},
+        "huge": {"event": variant(data={**real["data"], "cause": "x" * (MAX_EVENT_BYTES + 1)})},
+        "other site": {"event": other[0][1][b"event"]},
+        "not UTF-8": {"event": b"\xff\xfe\x00\x80"},
+    }
+    ids = {
+        name: await redis.xadd(stream, fields, id=f"{top}-{k}") for k, (name, fields) in enumerate(poison.items(), 1)
+    }
+    dead = stream + ":dead"
+
+    async def all_dead() -> bool:
+        return bool(await redis.xlen(dead) >= len(poison))
+
+    await wait_until(all_dead, within=15)
+    letters: Any = await redis.xrange(dead)
+    assert sorted(fields[b"entry"] for _id, fields in letters) == sorted(ids.values())
+    assert all(fields[b"error"] for _id, fields in letters)
+    summary: Any = await redis.xpending(stream, "site-agent")
+    assert summary["pending"] == 0, "dead letters are acknowledged"
+    assert run.process is not None
+    assert run.process.popen.poll() is None
+
+    await churn(editor, await seeded_variants(editor), 3, rng(9), pause=0)
+    await cluster.converge(db)
+    assert await redis.xdel(stream, *ids.values()) == len(ids)  # not outbox events
+    await cluster.final_check(db, redis)
+
+
+async def test_event_whose_slug_leaves_the_folder_is_dead_lettered_and_deletes_nothing(
+    cluster: Cluster, editor: Editor, db: Database, redis: Redis
+) -> None:
+    """A slug is a file name for the agent: one that is not a valid slug must never reach the file system."""
+    cluster.env["LIAISON_AGENT_DEAD_LETTER_AFTER"] = "3"
+    cluster.serve()
+    cluster.relay()
+    run = cluster.agent("in-new-delhi")
+    await cluster.converge(db, within=15)
+    stream = cluster.stream("in-new-delhi")
+    entries: Any = await redis.xrange(stream)
+    top = int(entries[-1][0].split(b"-")[0])
+    real = msgspec.json.decode(entries[-1][1][b"event"])
+    canaries = [cluster.tmp / "escape.fr.json", cluster.tmp / "escape.fr.html"]
+    for canary in canaries:
+        canary.write_text("not the agent's to touch")
+    # Looks like the next event, but its slug climbs out of the agent's folder to ``cluster.tmp``.
+    forged = {
+        **real,
+        "id": "forged",
+        "sequence": sequence_text(top + 1),
+        "data": {**real["data"], "slug": "../../escape", "revision": None},
+    }
+    entry = await redis.xadd(stream, {"event": msgspec.json.encode(forged)}, id=f"{top}-1")
+    await wait_until(lambda: group_caught_up(redis, stream, f"{top}-1"), within=10)
+    assert all(canary.exists() for canary in canaries), "an event's slug made the agent delete files outside its folder"
+    letters: Any = await redis.xrange(stream + ":dead")
+    assert [fields[b"entry"] for _id, fields in letters] == [entry]
+    assert run.state().last_sequence == top, "a refused event must not move the agent's cursor"
+
+    # The real event with that sequence still applies.
+    document_id, _locale = (await seeded_variants(editor))[0]
+    number = await editor.write_and_publish(document_id, "fr", "after the forged event")
+    page = run.out / f"{SEEDED_SLUG}.fr.json"
+    await wait_until(lambda: revision_in(page) == number, within=5)
+    assert await redis.xdel(stream, entry) == 1  # not an outbox event
+    await cluster.final_check(db, redis)
+
+
+async def test_poison_entry_is_tried_exactly_n_times_before_the_dead_letter_stream(
+    cluster: Cluster, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counted in process: a poison entry is decoded N times (N = agent_dead_letter_after), then dead-lettered."""
+    settings = Settings(stream_prefix=cluster.prefix + "inproc:", agent_dead_letter_after=3)
+    agent = SiteAgent(
+        settings,
+        "in-new-delhi",
+        cluster.tmp / "inproc",
+        "http://127.0.0.1:9",  # never asked: the entries fail before any request
+        make_redis(cluster.redis_url, 2.0),
+        make_redis(cluster.redis_url, 2.0, max_connections=1),
+    )
+    tries = 0
+    decode = agent._decode
+
+    def counting(fields: dict[bytes, bytes]) -> Any:
+        nonlocal tries
+        tries += 1
+        return decode(fields)
+
+    monkeypatch.setattr(agent, "_decode", counting)
+    try:
+        for k, fields in enumerate([{b"event": b"{"}, {b"other": b"x"}, {b"event": b"\xff"}], 1):
+            tries = 0
+            await agent.handle(f"1-{k}".encode(), fields)
+            assert tries == 3
+        assert await redis.xlen(agent.dead_letters) == 3
+    finally:
+        await close_agent(agent)
+
+
+# -- 7. a burst over three sites ----------------------------------------------------------------------
+
+
+THIRD_SITE = "lk-colombo"
+
+
+async def new_pages(editor: Editor, site: str, count: int) -> list[tuple[int, str]]:
+    """``count`` new fr/en pages on ``site``, published; their variants."""
+    variants: list[tuple[int, str]] = []
+    for i in range(count):
+        document_id = await editor.create_page(site, f"burst-{i}")
+        for locale in ("fr", "en"):
+            await editor.write_and_publish(document_id, locale, f"{site} page {i} {locale}")
+            variants.append((document_id, locale))
+    return variants
+
+
+async def burst_variants(editor: Editor, pages_per_site: int) -> list[tuple[int, str]]:
+    """A third site, and ``pages_per_site`` extra fr/en pages on each site, all published."""
+    await editor.call(
+        "POST",
+        "/v1/sites",
+        json={
+            "key": THIRD_SITE,
+            "name": "Ambassade de France au Sri Lanka",
+            "locales": ["fr", "en"],
+            "default_locale": "fr",
+            "fallback": ["fr", "en"],
+            "country": "LK",
+        },
+        expect=201,
+    )
+    variants: list[tuple[int, str]] = []
+    for site in (*SITES, THIRD_SITE):
+        variants += await new_pages(editor, site, pages_per_site)
+    return variants
+
+
+async def burst(editor: Editor, variants: list[tuple[int, str]], operations: int, workers: int, seed: int) -> None:
+    """``operations`` writes by ``workers`` concurrent editors on their own variants; worker 0 updates facts."""
+
+    async def worker(index: int) -> None:
+        mine = variants[index::workers]
+        chooser = rng(seed + index)
+        for i in range(operations // workers):
+            if index == 0 and i % 2 == 1:
+                await editor.set_fact("global", COUNT_FACT, 2000 + i)
+            else:
+                document_id, locale = chooser.choice(mine)
+                await editor.write_and_publish(document_id, locale, f"burst {index}.{i}")
+
+    await asyncio.gather(*(worker(index) for index in range(workers)))
+
+
+async def outbox_events(db: Database) -> int:
+    """How many events the outbox has sequenced, all sites together."""
+    async with db.reading() as repo:
+        return sum((await OutboxQueries.of(repo).site_heads()).values())
+
+
+@pytest.mark.slow
+async def test_burst_of_a_thousand_changes_over_three_sites_converges(
+    cluster: Cluster, editor: Editor, db: Database, redis: Redis
+) -> None:
+    cluster.serve()
+    cluster.relay()
+    variants = await burst_variants(editor, pages_per_site=3)
+    for site in (*SITES, THIRD_SITE):
+        cluster.agent(site)
+    started = time.monotonic()
+    await burst(editor, variants, operations=240, workers=4, seed=10)
+    written = time.monotonic() - started
+    await cluster.final_check(db, redis, within=40)
+    events = await outbox_events(db)
+    print(f"burst: {events} events in {written:.1f}s of writes, converged after {time.monotonic() - started:.1f}s")
+    assert events >= 1000
+
+
+# -- 8. SIGTERM mid-burst -----------------------------------------------------------------------------
+
+
+def assert_journal_sequences_never_decrease(journal: Path) -> None:
+    """Per (page, locale), the agent never applied an older event after a newer one."""
+    latest: dict[tuple[str, str], int] = {}
+    for line in journal.read_text().splitlines():
+        sequence, slug, locale, _rest = line.split(" ", 3)
+        key = (slug, locale)
+        assert int(sequence) >= latest.get(key, 0), f"{slug}.{locale}: event {sequence} applied after a later one"
+        latest[key] = int(sequence)
+
+
+async def test_sigterm_mid_burst_exits_cleanly_and_restart_loses_nothing(
+    cluster: Cluster, editor: Editor, db: Database, redis: Redis
+) -> None:
+    cluster.serve()
+    cluster.relay()
+    run = cluster.agent("in-new-delhi")
+    delhi = await new_pages(editor, "in-new-delhi", 2) + await seeded_variants(editor)
+    await cluster.converge(db, within=20)
+    writes = asyncio.create_task(churn(editor, delhi, 60, rng(11), pause=0.02, fact_every=4))
+    try:
+        await asyncio.sleep(1.0)
+        assert run.process is not None
+        applied_before = len(run.journal.read_text().splitlines())
+        started = time.monotonic()
+        code = await asyncio.to_thread(run.process.terminate, 10)
+        stopped_in = time.monotonic() - started
+        print(f"SIGTERM: exit code {code} after {stopped_in:.2f}s")
+        assert code == 0
+        assert stopped_in < 5
+        assert "stopped at sequence" in run.log.read_text()
+        assert not writes.done(), "the burst should still be running"
+        await asyncio.sleep(0.5)
+        run = cluster.agent("in-new-delhi")
+    finally:
+        await writes
+    await cluster.final_check(db, redis)
+    assert len(run.journal.read_text().splitlines()) > applied_before
+    assert_journal_sequences_never_decrease(run.journal)
