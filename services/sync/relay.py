@@ -86,6 +86,7 @@ class Relay:
         self.state = "starting"
         self._lease_until = 0.0
         self._last_loss_check = 0.0
+        self._unrepairable: set[str] = set()
         self.published = 0
         """Events added to streams by this process (not counting ones Redis already had)."""
 
@@ -110,7 +111,8 @@ class Relay:
             self._lease_until = time.monotonic() + self.lease_ttl
             return True
         self._lease_until = 0.0
-        self._enter("waiting-lease", f"relay {self.holder}: another relay holds the lease ({holder}); waiting")
+        who = f"{holder[0]} until {holder[1]:%H:%M:%S}" if holder else "unknown"
+        self._enter("waiting-lease", f"relay {self.holder}: another relay holds the lease ({who}); waiting")
         return False
 
     async def release_lease(self) -> None:
@@ -135,6 +137,8 @@ class Relay:
         if await self._stream_lost_rows(rows):
             return 0  # the lost rows are marked unrelayed; the next round sends them in order
         rows = await self._stamp_etags(rows)
+        if not await self.hold_lease():
+            return 0  # a long round outlived the lease: the relay that has it now sends these rows
         await self._publish(rows)
         async with self.db.transaction() as repo:
             await OutboxQueries.of(repo).mark_relayed([row.id for row in rows])
@@ -160,6 +164,19 @@ class Relay:
             if top < sequence - 1:
                 async with self.db.transaction() as repo:
                     count = await OutboxQueries.of(repo).mark_unrelayed_after(site, top)
+                if count == 0:
+                    # The missing events are older than the outbox keeps: they cannot be sent again.
+                    # Go on; agents see the gap, and the change feed's 410 sends them to a full resync.
+                    if site not in self._unrepairable:
+                        logger.warning(
+                            "stream of site %s ends at %d before sequence %d and the outbox no longer has "
+                            "the events between; agents will resynchronise",
+                            site,
+                            top,
+                            sequence,
+                        )
+                        self._unrepairable.add(site)
+                    continue
                 logger.warning(
                     "stream of site %s ends at %d before sequence %d: Redis lost data; republishing %d event(s)",
                     site,

@@ -14,6 +14,7 @@ from services.content.settings import Settings
 from services.content.storage.database import Database
 from services.content.storage.outbox import OutboxQueries
 from services.content.usecases.events import encode_event, event_of
+from services.sync.redis_client import REDIS_DOWN
 from services.sync.relay import LEASE, entry_id, stream_key
 
 
@@ -71,7 +72,7 @@ async def sync_status(settings: Settings, db: Database, redis: Redis) -> SyncSta
         site_status = SiteStatus(site, heads[site], relayed.get(site, 0), None, None, [])
         key = stream_key(settings, site)
         try:
-            if await redis.exists(key):
+            if status.redis_error is None and await redis.exists(key):
                 info = await redis.xinfo_stream(key)
                 site_status.stream_length = int(info["length"])
                 site_status.stream_last = _text(info["last-generated-id"])
@@ -86,8 +87,8 @@ async def sync_status(settings: Settings, db: Database, redis: Redis) -> SyncSta
                             last_delivered=_text(group["last-delivered-id"]),
                         )
                     )
-        except (ResponseError, OSError, ConnectionError) as exc:
-            status.redis_error = str(exc)
+        except (ResponseError, *REDIS_DOWN) as exc:
+            status.redis_error = f"{exc.__class__.__name__}: {exc}"
         status.sites.append(site_status)
     return status
 
