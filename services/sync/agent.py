@@ -95,6 +95,7 @@ class SiteAgent:
         self._redis_down = False
         self._stop = asyncio.Event()
         self._delay = 0.0
+        self._behind: dict[str, int] = {}
 
     # -- files -----------------------------------------------------------------------
 
@@ -145,7 +146,11 @@ class SiteAgent:
         """Bring the local copy of (slug, locale) up to date with the published render."""
         held = self.state.pages.get(f"{slug}.{locale}")
         params: dict[str, str | int] = {"locale": locale}
-        if revision is not None:
+        key = f"{slug}.{locale}"
+        # min_revision guards against a replica that has not seen the publish yet. After a few
+        # refusals the event is older than the page's current publication (an older revision was
+        # published again since): the current render is then the one to keep.
+        if revision is not None and self._behind.get(key, 0) < 3:
             params["min_revision"] = revision
         headers = {"If-None-Match": held.etag} if held else {}
         response = await self._get(
@@ -159,7 +164,9 @@ class SiteAgent:
             self._remove(slug, locale)
             return
         if response.status_code == 409:
+            self._behind[key] = self._behind.get(key, 0) + 1
             raise Transient(f"revision {revision} of {slug}.{locale} is not served yet")
+        self._behind.pop(key, None)
         if response.status_code != 200:
             raise PoisonEvent(f"content API answered {response.status_code} for {slug}.{locale}")
         render = _render_decoder.decode(response.content)
