@@ -8,6 +8,9 @@ COPY pyproject.toml constraints.txt README.md ./
 COPY schemas ./schemas
 COPY services ./services
 RUN /opt/venv/bin/pip install -c constraints.txt .
+# The gettext catalogs, compiled; the service finds them under <venv>/share/liaison/translations.
+COPY translations /opt/venv/share/liaison/translations
+RUN /opt/venv/bin/pybabel compile --domain liaison --directory /opt/venv/share/liaison/translations
 
 # Final stage: the interpreter, the virtual environment and nothing else (no compilers, no pip cache).
 FROM python:3.11-slim

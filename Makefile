@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test test-sqlite lint format migrate seed lock clean bench
+.PHONY: help install run test test-sqlite lint format migrate seed lock clean bench i18n
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pybabel -q compile
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the project with its pinned dependencies
@@ -41,6 +42,18 @@ lint: install ## ruff and mypy --strict
 format: install ## Format the code
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+i18n: install ## Extract the service's own messages, update the fr and en catalogs, compile them
+	$(BIN)/pybabel -q extract --output-file translations/messages.pot.new
+	@# The template changes only when its messages do, not on every run (POT-Creation-Date, year).
+	@if [ -f translations/messages.pot ] && diff -q -I '^"POT-Creation-Date: ' -I '^# Copyright (C) ' -I '^# FIRST AUTHOR ' \
+		translations/messages.pot translations/messages.pot.new >/dev/null; then \
+		rm translations/messages.pot.new; \
+	else \
+		mv translations/messages.pot.new translations/messages.pot; \
+	fi
+	$(BIN)/pybabel -q update
+	$(BIN)/pybabel -q compile
 
 bench: install ## Read benchmark: the seed page against precomputed bytes (needs wrk)
 	$(BIN)/python -m bench.read_bench

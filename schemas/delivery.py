@@ -123,6 +123,8 @@ class TranslationStatus(msgspec.Struct):
     """The source's current (head) revision."""
     source_diff: RevisionDiff | None = None
     """What changed in the source since ``translated_from`` (outdated only)."""
+    changed_segments: list[str] = []
+    """Ids of the source segments whose text changed since ``translated_from`` (outdated only), in order."""
 
 
 class TranslationReport(msgspec.Struct):

@@ -15,6 +15,7 @@ EVENT_TYPES = {
     "published": "org.liaison.page.published",
     "unpublished": "org.liaison.page.unpublished",
     "rerendered": "org.liaison.page.rerendered",
+    "translation_outdated": "org.liaison.translation.outdated",
 }
 """Outbox kind -> CloudEvents ``type``."""
 

@@ -13,8 +13,12 @@ from rich.console import Console
 from rich.table import Table
 
 from services.content.domain.errors import DomainError
+from services.content.i18n import cli_catalog
+from services.content.i18n import cli_gettext as _
+from services.content.i18n import cli_ngettext as ngettext
 from services.content.settings import Settings
 from services.content.storage.database import Database
+from services.content.translation_cli import export_command, import_command
 from services.sync.cli import agent, sync
 
 T = TypeVar("T")
@@ -40,7 +44,7 @@ def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     try:
         return asyncio.run(run())
     except DomainError as exc:
-        raise click.ClickException(exc.detail) from None
+        raise click.ClickException(exc.message.format(cli_catalog())) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,6 +63,8 @@ def main(context: click.Context) -> None:
 
 main.add_command(sync)
 main.add_command(agent)
+main.add_command(export_command)
+main.add_command(import_command)
 
 
 @main.command()
@@ -68,7 +74,9 @@ def migrate() -> None:
 
     settings = _settings()
     upgrade(settings.database_url)
-    console.print(f"[green]database at the latest schema[/] ({_redacted(settings.database_url)})")
+    console.print(
+        _("database at the latest schema ({url})").format(url=_redacted(settings.database_url)), style="green"
+    )
 
 
 @main.command()
@@ -78,14 +86,18 @@ def seed(path: Path | None) -> None:
     from services.content.demo.loader import DEMO_FILE, load_demo
 
     settings = _settings()
-    with console.status("loading demo content") as status:
+    with console.status(_("loading demo content")) as status:
         report = _with_db(
-            settings, lambda db: load_demo(db, path or DEMO_FILE, lambda msg: status.update(f"loaded {msg}"))
+            settings,
+            lambda db: load_demo(db, path or DEMO_FILE, lambda msg: status.update(_("loaded {item}").format(item=msg))),
         )
-    console.print(
-        f"[green]demo content ready[/]: created {report.sites} sites, {report.facts} facts, "
-        f"{report.documents} documents, {report.revisions} revisions"
-    )
+    counts = [
+        ngettext("{count} site", "{count} sites", report.sites).format(count=report.sites),
+        ngettext("{count} fact", "{count} facts", report.facts).format(count=report.facts),
+        ngettext("{count} document", "{count} documents", report.documents).format(count=report.documents),
+        ngettext("{count} revision", "{count} revisions", report.revisions).format(count=report.revisions),
+    ]
+    console.print(_("demo content ready: created {counts}").format(counts=", ".join(counts)), style="green")
 
 
 @main.command()
@@ -130,8 +142,10 @@ def dev(site: str, out_dir: str) -> None:
         "agent": subprocess.Popen([*command, "agent", "--site", site, "--out", target]),  # noqa: S603
     }
     console.print(
-        f"[green]Liaison is up[/]: API {settings.public_url}/v1/sites, docs {settings.public_url}/schema, "
-        f"site agent files in {target}/ (Ctrl-C stops)"
+        _("Liaison is up: API {api}, docs {docs}, site agent files in {folder} (Ctrl-C stops)").format(
+            api=f"{settings.public_url}/v1/sites", docs=f"{settings.public_url}/schema", folder=f"{target}/"
+        ),
+        style="green",
     )
     stopping = False
 
@@ -147,7 +161,7 @@ def dev(site: str, out_dir: str) -> None:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
         elif not stopping:
-            console.print(f"[red]{name} exited with code {child.returncode}[/]")
+            console.print(_("{name} exited with code {code}").format(name=name, code=child.returncode), style="red")
     for child in children.values():
         try:
             child.wait(timeout=15)
@@ -166,7 +180,7 @@ def schemas_export() -> None:
     from schemas.export import export
 
     for path in export():
-        console.print(f"wrote {path}")
+        console.print(_("wrote {path}").format(path=path))
 
 
 @main.group()
@@ -186,7 +200,12 @@ def token_create(name: str, role: str, sites: tuple[str, ...], locales: tuple[st
     from services.content.usecases.tokens import create_token
 
     issued = _with_db(_settings(), lambda db: create_token(db, name, role, list(sites) or None, list(locales) or None))
-    errors.print(f"token {issued.token.id} created for '{name}' ({role}); it will not be shown again:")
+    errors.print(
+        _("token {id} created for '{name}' ({role}); it will not be shown again:").format(
+            id=issued.token.id, name=name, role=role
+        ),
+        markup=False,
+    )
     click.echo(issued.secret)
 
 
@@ -195,14 +214,14 @@ def token_list() -> None:
     """List tokens (ids, names, roles, scopes; never secrets)."""
     from services.content.usecases.tokens import list_tokens
 
-    table = Table("id", "name", "role", "sites", "locales", "created", "revoked")
+    table = Table(_("id"), _("name"), _("role"), _("sites"), _("locales"), _("created"), _("revoked"))
     for t in _with_db(_settings(), list_tokens):
         table.add_row(
             str(t.id),
             t.name,
             t.role,
-            ", ".join(t.sites) if t.sites else "all",
-            ", ".join(t.locales) if t.locales else "all",
+            ", ".join(t.sites) if t.sites else _("all sites"),
+            ", ".join(t.locales) if t.locales else _("all locales"),
             t.created_at.strftime("%Y-%m-%d %H:%M"),
             t.revoked_at.strftime("%Y-%m-%d %H:%M") if t.revoked_at else "",
         )
@@ -216,7 +235,7 @@ def token_revoke(token_id: int) -> None:
     from services.content.usecases.tokens import revoke_token
 
     _with_db(_settings(), lambda db: revoke_token(db, token_id))
-    console.print(f"token {token_id} revoked")
+    console.print(_("token {id} revoked").format(id=token_id))
 
 
 def _redacted(url: str) -> str:

@@ -204,7 +204,7 @@ async def test_facts_are_formatted_per_locale_and_agree_across_locales(client: C
     for expected in ("1er septembre 2010", "Inde, Népal, Sri Lanka et Maldives", "30 juillet 2018"):
         assert expected in fr["html"]
     assert fr["title"] == "Service de sécurité intérieure"
-    assert '<article lang="fr">' in fr["html"]
+    assert '<article lang="fr" id="top">' in fr["html"]
     assert '<time datetime="2010-09-01">' in fr["html"]
 
     def summary(body: dict[str, Any]) -> list[tuple[str, str, int, Any]]:
@@ -268,7 +268,7 @@ async def test_html_is_served_for_accept_text_html_and_the_html_suffix(client: C
             assert response.headers["content-type"].startswith("text/html")
             assert response.headers["content-language"] == locale
             assert response.text == body["html"]
-            assert response.text.startswith(f'<article lang="{locale}">')
+            assert response.text.startswith(f'<article lang="{locale}" id="top">')
         assert by_accept.headers["etag"] == by_suffix.headers["etag"]
 
     json_again = await client.get(DELHI, params={"locale": "fr"}, headers={"Accept": "application/json"})

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from services.content.i18n import cli_gettext as _
 from services.content.settings import Settings
 from services.content.storage.database import Database
 from services.sync.agent import SiteAgent
@@ -73,10 +74,24 @@ def sync_status_command(settings: Settings, as_json: bool) -> None:
             click.echo(msgspec.json.encode(status))
             return
         age = f"{status.oldest_unrelayed_age_seconds:.1f}s" if status.oldest_unrelayed_age_seconds else "-"
-        console.print(f"outbox backlog: {status.backlog} (oldest {age}); relay lease: {status.relay_lease or 'none'}")
+        console.print(
+            _("outbox backlog: {backlog} (oldest {age}); relay lease: {lease}").format(
+                backlog=status.backlog, age=age, lease=status.relay_lease or _("none")
+            ),
+            markup=False,
+        )
         if status.redis_error:
-            console.print(f"[red]Redis: {status.redis_error}[/]")
-        table = Table("site", "sequenced", "relayed", "stream length", "stream last", "group", "pending", "lag")
+            console.print(_("Redis: {error}").format(error=status.redis_error), style="red", markup=False)
+        table = Table(
+            _("site"),
+            _("sequenced"),
+            _("relayed"),
+            _("stream length"),
+            _("stream last"),
+            _("group"),
+            _("pending"),
+            _("lag"),
+        )
         for site in status.sites:
             groups: list[GroupStatus | None] = [*site.groups] or [None]
             for group in groups:
@@ -111,7 +126,8 @@ def sync_check(settings: Settings, max_backlog_age: float) -> None:
             status = await sync_status(settings, db, redis)
             await redis.ping()
             if (status.oldest_unrelayed_age_seconds or 0) > max_backlog_age:
-                problems.append(f"oldest unrelayed event is {status.oldest_unrelayed_age_seconds:.0f}s old")
+                age = f"{status.oldest_unrelayed_age_seconds:.0f}"
+                problems.append(_("oldest unrelayed event is {seconds}s old").format(seconds=age))
         except Exception as exc:  # a health check reports every failure the same way
             problems.append(f"{exc.__class__.__name__}: {exc}")
         finally:
@@ -122,7 +138,7 @@ def sync_check(settings: Settings, max_backlog_age: float) -> None:
     problems = asyncio.run(main())
     if problems:
         raise click.ClickException("; ".join(problems))
-    console.print("ok")
+    console.print(_("ok"))
 
 
 @sync.command("replay")
@@ -138,7 +154,7 @@ def sync_replay(settings: Settings, site: str, first: int, last: int | None) -> 
         redis = make_redis(settings.redis_url, settings.redis_socket_timeout)
         try:
             with Progress(console=console) as progress:
-                task = progress.add_task(f"replaying {site}", total=None)
+                task = progress.add_task(_("replaying {site}").format(site=site), total=None)
                 return await replay(
                     settings,
                     db,
@@ -153,9 +169,13 @@ def sync_replay(settings: Settings, site: str, first: int, last: int | None) -> 
             await db.close()
 
     added, present, refused = asyncio.run(main())
-    console.print(f"re-added {added}, already present {present}, not re-addable {len(refused)}")
+    console.print(
+        _("re-added {added}, already present {present}, not re-addable {refused}").format(
+            added=added, present=present, refused=len(refused)
+        )
+    )
     if refused:
-        console.print("agents repair those from the change feed (GET /v1/changes)")
+        console.print(_("agents repair those from the change feed (GET /v1/changes)"))
 
 
 @click.command("agent")

@@ -7,6 +7,7 @@ import enum
 import msgspec
 
 from services.content.domain.errors import Forbidden
+from services.content.domain.messages import N_, Message
 
 
 class Role(enum.StrEnum):
@@ -36,6 +37,17 @@ class Action(enum.StrEnum):
     DELETE = "delete"
     MANAGE_SITES = "manage sites"
 
+
+_ACTION_WORDS = {
+    Action.READ_DRAFTS: N_("read drafts"),
+    Action.WRITE_TRANSLATION: N_("write a translation"),
+    Action.WRITE_SOURCE: N_("write a revision"),
+    Action.PUBLISH: N_("publish"),
+    Action.WRITE_FACT: N_("write a fact"),
+    Action.DELETE: N_("delete"),
+    Action.MANAGE_SITES: N_("manage sites"),
+}
+"""The action in a sentence (the enum's value stays the machine-readable ``action`` member)."""
 
 _NEEDS = {
     Action.READ_DRAFTS: Role.READER,
@@ -79,10 +91,16 @@ class Principal(msgspec.Struct, frozen=True):
     def require(self, action: Action, *, site: str | None, locale: str | None = None) -> None:
         """Raise `Forbidden` unless `allows` says yes."""
         if not self.allows(action, site=site, locale=locale):
-            where = f"site '{site}'" if site else "all sites"
+            where = Message(N_("site '{site}'"), site=site) if site else Message(N_("all sites"))
             if locale:
-                where += f", locale '{locale}'"
+                where = Message(N_("{where}, locale '{locale}'"), where=where, locale=locale)
             raise Forbidden(
-                f"token '{self.name}' (role {self.role.value}) may not {action.value} on {where}",
+                Message(
+                    N_("token '{name}' (role {role}) may not {action} on {where}"),
+                    name=self.name,
+                    role=self.role.value,
+                    action=Message(_ACTION_WORDS[action]),
+                    where=where,
+                ),
                 action=action.value,
             )

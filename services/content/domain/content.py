@@ -9,6 +9,7 @@ import msgspec
 
 from schemas.blocks import Block, FactSpan, FragmentInclude, Heading, ListBlock, Paragraph, Span, TextSpan
 from services.content.domain.errors import InvalidContent
+from services.content.domain.messages import N_, Message
 
 
 class References(msgspec.Struct, frozen=True):
@@ -31,7 +32,9 @@ def with_block_ids(blocks: Sequence[Block]) -> list[Block]:
     for index, block in enumerate(blocks):
         block_id = block.id or _new_block_id(seen)
         if block_id in seen:
-            raise InvalidContent(f"$.blocks[{index}].id: duplicate block id '{block_id}'")
+            raise InvalidContent(
+                Message(N_("{field}: duplicate block id '{id}'"), field=f"$.blocks[{index}].id", id=block_id)
+            )
         seen.add(block_id)
         result.append(block if block.id else msgspec.structs.replace(block, id=block_id))
     return result

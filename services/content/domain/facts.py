@@ -9,6 +9,7 @@ from babel import Locale
 from schemas.facts import FactValue, TerritoriesValue, TextValue
 from services.content.domain.errors import InvalidContent
 from services.content.domain.locales import normalize_locale
+from services.content.domain.messages import N_, Message
 
 GLOBAL_SCOPE = "global"
 """Scope name of facts visible to every site (and the only scope fragments may use)."""
@@ -30,16 +31,22 @@ def checked_value(value: FactValue) -> FactValue:
         known = known_territories()
         for i, code in enumerate(value.value):
             if code not in known:
-                raise InvalidContent(f"$.value.value[{i}]: '{code}' is not an ISO 3166 territory code")
+                raise InvalidContent(
+                    Message(
+                        N_("{field}: '{code}' is not an ISO 3166 territory code"),
+                        field=f"$.value.value[{i}]",
+                        code=code,
+                    )
+                )
         if len(set(value.value)) != len(value.value):
-            raise InvalidContent("$.value.value: a territory is listed twice")
+            raise InvalidContent(Message(N_("{field}: a territory is listed twice"), field="$.value.value"))
     if isinstance(value, TextValue):
         normalised: dict[str, str] = {}
         for tag, text in value.value.items():
             try:
                 normalised[normalize_locale(tag)] = text
             except InvalidContent as exc:
-                raise InvalidContent(f"$.value.value.{tag}: {exc.detail}") from exc
+                raise InvalidContent(exc.message).at(f"$.value.value.{tag}") from exc
         return TextValue(value=normalised)
     return value
 

@@ -3,6 +3,10 @@
 HTML is safe by construction: the only way text reaches the output is through
 `html.escape`, tags come from a fixed set, and a link target is written only
 when its scheme is http, https or mailto.
+
+Around the content, the body carries the service's own words (a language switcher, a link
+back to the top, a fallback notice). They come in already translated (`PageWords`, the
+notice's text): this module never loads a catalog.
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from html import escape
 
 import msgspec
-from babel import Locale
+from babel import Locale, UnknownLocaleError
 
 from schemas.blocks import Block, FactSpan, FragmentInclude, Heading, ListBlock, Paragraph, Span
 from schemas.delivery import FactUsed, RenderedBlock, RenderedHeading, RenderedList, RenderedParagraph, RenderedSpan
@@ -35,6 +40,23 @@ class ResolvedFragment(msgspec.Struct, frozen=True):
     published_at: dt.datetime
 
 
+class PageWords(msgspec.Struct, frozen=True):
+    """The service's words around a page, already in the language ``lang`` (the page's, when there is a catalog)."""
+
+    lang: str
+    top: str
+    """The link back to the top of the page ("Top of the page")."""
+    languages: str
+    """The accessible name of the language switcher ("Languages")."""
+
+
+class LanguageLink(msgspec.Struct, frozen=True):
+    """A published locale of the page, for the language switcher."""
+
+    locale: str
+    url: str
+
+
 class RenderInput(msgspec.Struct, frozen=True):
     """Everything a render depends on; the render is a pure function of it."""
 
@@ -45,6 +67,10 @@ class RenderInput(msgspec.Struct, frozen=True):
     facts: Mapping[str, Fact]
     """Fact key -> the fact the page's site sees (its own scope first, then global)."""
     fragments: Mapping[str, ResolvedFragment]
+    languages: tuple[LanguageLink, ...] = ()
+    """The page's published locales, this one included, in the site's order."""
+    words: PageWords | None = None
+    """Without them the body is the content alone (no switcher, no link to the top)."""
 
 
 class RenderOutput(msgspec.Struct, frozen=True):
@@ -157,9 +183,64 @@ def block_html(block: RenderedBlock, facts: Mapping[str, FactUsed]) -> str:
     return f"<{tag}{attrs}>{items}</{tag}>"
 
 
-def body_html(title: str, blocks: Sequence[RenderedBlock], facts: Mapping[str, FactUsed], lang: str) -> str:
-    """The page body: a title and the blocks, fragment blocks grouped in sections."""
-    parts = [f'<article lang="{escape(lang, quote=True)}">', f"<h1>{escape(title, quote=True)}</h1>"]
+@lru_cache(maxsize=256)
+def own_language_name(locale: str) -> str:
+    """A locale's name in its own language ('fr' -> 'français', 'en' -> 'English'), from Babel's data."""
+    try:
+        return Locale.parse(locale, sep="-").get_display_name() or locale
+    except (UnknownLocaleError, ValueError):
+        return locale
+
+
+def _lang(words: PageWords, page_lang: str) -> str:
+    return "" if words.lang == page_lang else f' lang="{escape(words.lang, quote=True)}"'
+
+
+def languages_html(languages: Sequence[LanguageLink], current: str, words: PageWords, page_lang: str) -> str:
+    """The language switcher: a link per published locale, named in its own language, the current one marked."""
+    items = []
+    for link in languages:
+        tag = escape(link.locale, quote=True)
+        href = f' href="{escape(link.url, quote=True)}"' if SAFE_LINK.match(link.url) else ""
+        marked = ' aria-current="true"' if link.locale == current else ""
+        name = escape(own_language_name(link.locale), quote=True)
+        items.append(f'<li><a{href} hreflang="{tag}" lang="{tag}"{marked}>{name}</a></li>')
+    label = escape(words.languages, quote=True)
+    return (
+        f'<nav class="liaison-languages" aria-label="{label}"{_lang(words, page_lang)}><ul>{"".join(items)}</ul></nav>'
+    )
+
+
+def notice_html(text: str, lang: str, page_lang: str) -> str:
+    """A note to the reader (the fallback notice) as a paragraph."""
+    attrs = "" if lang == page_lang else f' lang="{escape(lang, quote=True)}"'
+    return f'<p class="liaison-notice"{attrs}>{escape(text, quote=True)}</p>'
+
+
+def with_notice(body: str, notice: str) -> str:
+    """``body`` (from `body_html`) with ``notice`` (from `notice_html`) first inside the article."""
+    opening, _, rest = body.partition("\n")
+    return f"{opening}\n{notice}\n{rest}"
+
+
+def body_html(
+    title: str,
+    blocks: Sequence[RenderedBlock],
+    facts: Mapping[str, FactUsed],
+    lang: str,
+    words: PageWords | None = None,
+    languages: Sequence[LanguageLink] = (),
+) -> str:
+    """The page body: a title and the blocks, fragment blocks grouped in sections.
+
+    With ``words``: the article is the target of a "top of the page" link at its end, and
+    when the page is published in more than one locale, a language switcher comes first.
+    """
+    top = ' id="top"' if words is not None else ""
+    parts = [f'<article lang="{escape(lang, quote=True)}"{top}>']
+    if words is not None and len(languages) > 1:
+        parts.append(languages_html(languages, lang, words, lang))
+    parts.append(f"<h1>{escape(title, quote=True)}</h1>")
     current: str | None = None
     for block in blocks:
         if block.fragment != current:
@@ -171,6 +252,10 @@ def body_html(title: str, blocks: Sequence[RenderedBlock], facts: Mapping[str, F
         parts.append(block_html(block, facts))
     if current is not None:
         parts.append("</section>")
+    if words is not None:
+        parts.append(
+            f'<p class="liaison-top"{_lang(words, lang)}><a href="#top">{escape(words.top, quote=True)}</a></p>'
+        )
     parts.append("</article>")
     return "\n".join(parts)
 
@@ -183,7 +268,7 @@ def render(source: RenderInput) -> RenderOutput:
     return RenderOutput(
         title=source.title,
         blocks=blocks,
-        html=body_html(source.title, blocks, facts, source.locale),
+        html=body_html(source.title, blocks, facts, source.locale, source.words, source.languages),
         facts=sorted(facts.values(), key=lambda f: f.key),
         fragments=renderer.fragments_used,
         latest_input=renderer.latest,

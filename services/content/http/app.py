@@ -11,6 +11,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from services.content import i18n
 from services.content.doorbell import Doorbell
 from services.content.http.changes import ChangeController
 from services.content.http.dependencies import provide_db, provide_principal
@@ -20,6 +21,7 @@ from services.content.http.observability import live, metrics, observability_mid
 from services.content.http.pages import PageController, provide_delivery
 from services.content.http.problems import exception_handlers
 from services.content.http.sites import SiteController
+from services.content.http.translation_files import TranslationFileController
 from services.content.settings import Settings
 from services.content.storage.database import Database
 from services.content.usecases.delivery import Delivery
@@ -39,6 +41,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         owned = db is None
+        i18n.catalogs()  # load (or compile) the gettext catalogs now rather than on the first request
         app.state.db = db if db is not None else Database.from_url(settings.database_url)
         app.state.public_url = settings.public_url
         app.state.delivery = Delivery(app.state.db, settings.public_url, f"public, max-age={settings.cache_max_age}")
@@ -70,6 +73,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
             FactController,
             PageController,
             ChangeController,
+            TranslationFileController,
             live,
             ready,
             metrics,

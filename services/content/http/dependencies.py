@@ -12,6 +12,7 @@ from litestar.params import PathParameter
 from schemas.documents import MAX_NUMBER
 from services.content.domain.access import Principal
 from services.content.domain.errors import InvalidHeader, Unauthenticated
+from services.content.domain.messages import N_, Message
 from services.content.domain.model import parse_etag
 from services.content.storage.database import Database
 from services.content.usecases.tokens import authenticate
@@ -27,10 +28,10 @@ async def provide_principal(request: Request[Any, Any, Any], db: NamedDependency
     """The holder of the request's bearer token; 401 when absent, unknown or revoked."""
     header = request.headers.get("authorization")
     if not header:
-        raise Unauthenticated("this needs 'Authorization: Bearer <token>'")
+        raise Unauthenticated(Message(N_("this needs 'Authorization: Bearer <token>'")))
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
-        raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+        raise Unauthenticated(Message(N_("the Authorization header must be 'Bearer <token>'")))
     return await authenticate(db, secret.strip())
 
 
@@ -39,7 +40,13 @@ def if_match_number(header: str | None, prefix: str) -> int | None:
     try:
         return parse_etag(header, prefix)
     except ValueError as exc:
-        raise InvalidHeader(f"If-Match: {exc}") from exc
+        raise InvalidHeader(
+            Message(
+                N_("If-Match must be an ETag like {example}, got {value}"),
+                example=f"'\"{prefix}3\"'",
+                value=repr(header),
+            )
+        ).at("If-Match") from exc
 
 
 DB = NamedDependency[Database]

@@ -19,9 +19,11 @@ from litestar.status_codes import HTTP_304_NOT_MODIFIED
 from schemas.delivery import PageList, PageRender, TranslationReport
 from services.content.domain.errors import InvalidLocale, InvalidQuery, RevisionNotServed
 from services.content.domain.locales import normalize_locale
+from services.content.domain.messages import N_, Message
 from services.content.domain.negotiation import parse_accept_language
 from services.content.http.dependencies import Caller, PathNumber
 from services.content.http.openapi import BEARER, problems
+from services.content.http.problems import parameter
 from services.content.http.raw_response import RawResponse
 from services.content.usecases.delivery import Delivery, ServedPage
 
@@ -45,7 +47,7 @@ def _requested(locale: str | None, accept_language: str | None) -> tuple[str, ..
         try:
             return (normalize_locale(locale),)
         except InvalidLocale as exc:
-            raise InvalidLocale(f"query parameter 'locale': {exc.detail}", locale=locale) from None
+            raise InvalidLocale(exc.message, locale=locale).at(parameter("query", "locale")) from None
     return parse_accept_language(accept_language) if accept_language else ()
 
 
@@ -65,7 +67,9 @@ def _min_revision(raw: str | None) -> int | None:
     if raw is None:
         return None
     if not raw.isdigit() or int(raw) < 1:
-        raise InvalidQuery(f"query parameter 'min_revision': expected a positive integer, got {raw!r}")
+        raise InvalidQuery(Message(N_("expected a positive integer, got {value}"), value=repr(raw))).at(
+            parameter("query", "min_revision")
+        )
     return int(raw)
 
 
@@ -160,8 +164,12 @@ class PageController(Controller):
             served = await delivery.serve(site, slug, requested, fresh=True)
             if served.entry.render.revision < wanted:
                 raise RevisionNotServed(
-                    f"min_revision {wanted}: the published {served.entry.render.locale} revision is "
-                    f"{served.entry.render.revision}",
+                    Message(
+                        N_("min_revision {wanted}: the published {locale} revision is {revision}"),
+                        wanted=wanted,
+                        locale=served.entry.render.locale,
+                        revision=served.entry.render.revision,
+                    ),
                     current={"revision": served.entry.render.revision},
                 )
         return _respond(served, as_html, headers.get("if-none-match"))

@@ -1,4 +1,9 @@
-"""RFC 9457 problem responses for every error, so no client input yields a bare 500."""
+"""RFC 9457 problem responses for every error, so no client input yields a bare 500.
+
+``title`` and ``detail`` are written in the language negotiated from the request's
+``Accept-Language`` (French or English; English by default), and ``Content-Language`` says
+which. ``type`` and the extension members never change with the language.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,13 @@ import msgspec
 import sqlalchemy as sa
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.types import ExceptionHandlersMap
 
 from schemas.problems import Problem
+from services.content import i18n
 from services.content.domain import errors
+from services.content.domain.messages import N_, Catalog, Message
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_PREFIX = "urn:liaison:problem:"
@@ -36,28 +44,57 @@ _STATUS: dict[type[errors.DomainError], int] = {
 }
 
 _HTTP_NAMES = {
-    400: ("bad-request", "Bad request"),
-    404: ("not-found", "Not found"),
-    405: ("method-not-allowed", "Method not allowed"),
-    406: ("not-acceptable", "Not acceptable"),
-    413: ("body-too-large", "Request body too large"),
-    415: ("unsupported-media-type", "Unsupported media type"),
-    429: ("too-many-requests", "Too many requests"),
+    400: ("bad-request", N_("Bad request")),
+    404: ("not-found", N_("Not found")),
+    405: ("method-not-allowed", N_("Method not allowed")),
+    406: ("not-acceptable", N_("Not acceptable")),
+    413: ("body-too-large", N_("Request body too large")),
+    415: ("unsupported-media-type", N_("Unsupported media type")),
+    429: ("too-many-requests", N_("Too many requests")),
 }
+
+_PARAMETERS = {
+    "query": N_("query parameter '{key}'"),
+    "path": N_("path parameter '{key}'"),
+    "header": N_("header parameter '{key}'"),
+    "cookie": N_("cookie parameter '{key}'"),
+}
+
+MALFORMED_JSON = N_("The body is not valid JSON")
+
+
+def parameter(source: str, key: str) -> Message:
+    """How a detail names a request parameter ("query parameter 'locale'")."""
+    template = _PARAMETERS.get(source)
+    if template is None:
+        return Message(N_("{source} parameter '{key}'"), source=source, key=key)
+    return Message(template, key=key)
+
+
+def language_of(request: Request[Any, Any, Any]) -> str:
+    """The language of the problem details for ``request`` (from its ``Accept-Language``)."""
+    return i18n.negotiate(request.headers.get("accept-language"))
 
 
 def problem_response(
     status: int,
     name: str,
     title: str,
-    detail: str,
+    detail: str | Message,
     instance: str | None = None,
     extra: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
+    language: str = i18n.DEFAULT_LOCALE,
 ) -> Response[bytes]:
-    """Build an ``application/problem+json`` response; extension members go at top level."""
+    """Build an ``application/problem+json`` response; extension members go at top level.
+
+    ``title`` is an English title marked with ``N_`` and ``detail`` a `Message` (or a text
+    shown as it is); both are translated into ``language``, which ``Content-Language`` names.
+    """
+    catalog: Catalog = i18n.translations(language)
+    text = detail.format(catalog) if isinstance(detail, Message) else detail
     body: dict[str, Any] = msgspec.to_builtins(
-        Problem(type=PROBLEM_PREFIX + name, title=title, status=status, detail=detail, instance=instance)
+        Problem(type=PROBLEM_PREFIX + name, title=catalog.gettext(title), status=status, detail=text, instance=instance)
     )
     for key, value in (extra or {}).items():
         body.setdefault(key, value)
@@ -65,7 +102,7 @@ def problem_response(
         content=msgspec.json.encode(body),
         status_code=status,
         media_type=PROBLEM_MEDIA_TYPE,
-        headers=dict(headers or {}),
+        headers={**(headers or {}), "Content-Language": language},
     )
 
 
@@ -79,41 +116,76 @@ def _status_of(exc: errors.DomainError) -> int:
 def _domain_error(request: Request[Any, Any, Any], exc: errors.DomainError) -> Response[bytes]:
     status = _status_of(exc)
     headers = {"WWW-Authenticate": 'Bearer realm="liaison"'} if status == 401 else None
-    return problem_response(status, exc.name, exc.title, exc.detail, request.url.path, exc.context, headers)
+    return problem_response(
+        status, exc.name, exc.title, exc.message, request.url.path, exc.context, headers, language_of(request)
+    )
 
 
 def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
     problems = exc.extra if isinstance(exc.extra, list) else []
+    catalog = i18n.translations(language := language_of(request))
     messages = []
     for item in problems:
         if isinstance(item, dict):
             key, source = item.get("key"), item.get("source")
             source = getattr(source, "value", source)  # Litestar passes a ParamType enum
+            where: str | Message
             if source == "body":
                 # Litestar names the whole body 'data'; the client knows it as the JSON root.
                 where = "$" if key in (None, "", "data") else "$." + str(key).removeprefix("data.")
             else:
-                where = f"{source} parameter '{key}'" if key else ""
-            message = str(item.get("message", ""))
-            if source == "body" and message.strip("'") == "data":
-                message = "a JSON body is required"
-            messages.append(f"{where}: {message}" if where else message)
+                where = parameter(str(source), str(key)) if key else ""
+            # msgspec's own words stay as msgspec writes them (English); the frame is translated.
+            message: str | Message = str(item.get("message", ""))
+            if source == "body" and str(message).strip("'") == "data":
+                message = Message(N_("a JSON body is required"))
+            framed = Message(N_("{field}: {reason}"), field=where, reason=message) if where else message
+            messages.append(framed.format(catalog) if isinstance(framed, Message) else framed)
     detail = "; ".join(messages) or str(exc.detail)
     return problem_response(
-        400, "invalid-body", "The request does not match the schema", detail, request.url.path, {"errors": problems}
+        400,
+        "invalid-body",
+        N_("The request does not match the schema"),
+        detail,
+        request.url.path,
+        {"errors": problems},
+        language=language,
     )
 
 
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     status = exc.status_code
-    name, title = _HTTP_NAMES.get(status, ("http-error", "HTTP error"))
+    name, title = _HTTP_NAMES.get(status, ("http-error", N_("HTTP error")))
+    language = language_of(request)
+    path = request.url.path
     if status == 404 and isinstance(exc, NotFoundException) and exc.detail == "Not Found":
-        return problem_response(404, name, title, f"no route for {request.method} {request.url.path}", request.url.path)
+        detail = Message(N_("no route for {method} {path}"), method=request.method, path=path)
+        return problem_response(404, name, title, detail, path, language=language)
     if status >= 500:
         return _internal_error(request, exc)
     if status == 400 and _is_malformed_body(exc):
-        return problem_response(400, "malformed-json", "The body is not valid JSON", str(exc.detail), request.url.path)
-    return problem_response(status, name, title, str(exc.detail), request.url.path, headers=exc.headers)
+        # The parser's own words (position, expected token) stay in English.
+        return problem_response(400, "malformed-json", MALFORMED_JSON, str(exc.detail), path, language=language)
+    if status == 413 and isinstance(exc, RequestEntityTooLarge):
+        limit = _body_limit(request)
+        detail = (
+            Message(N_("the request body is larger than {limit} bytes"), limit=limit)
+            if limit is not None
+            else Message(N_("the request body is too large"))
+        )
+        return problem_response(status, name, title, detail, path, headers=exc.headers, language=language)
+    if status == 405:
+        detail = Message(N_("{method} is not allowed on {path}"), method=request.method, path=path)
+        return problem_response(status, name, title, detail, path, headers=exc.headers, language=language)
+    return problem_response(status, name, title, str(exc.detail), path, headers=exc.headers, language=language)
+
+
+def _body_limit(request: Request[Any, Any, Any]) -> int | None:
+    try:
+        limit = request.route_handler.resolve_request_max_body_size()
+    except (AttributeError, KeyError):  # pragma: no cover - every body is read by a routed handler
+        return None
+    return limit if isinstance(limit, int) else None
 
 
 def _is_malformed_body(exc: BaseException) -> bool:
@@ -128,7 +200,12 @@ def _is_malformed_body(exc: BaseException) -> bool:
 
 def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[bytes]:
     return problem_response(
-        400, "malformed-json", "The body is not valid JSON", "the body is nested too deeply", request.url.path
+        400,
+        "malformed-json",
+        MALFORMED_JSON,
+        Message(N_("the body is nested too deeply")),
+        request.url.path,
+        language=language_of(request),
     )
 
 
@@ -136,9 +213,10 @@ def _out_of_range(request: Request[Any, Any, Any], exc: OverflowError) -> Respon
     return problem_response(
         400,
         "number-out-of-range",
-        "A number is out of range",
-        f"a number in the request is too large: {exc}",
+        N_("A number is out of range"),
+        Message(N_("a number in the request is too large: {error}"), error=str(exc)),
         request.url.path,
+        language=language_of(request),
     )
 
 
@@ -147,17 +225,23 @@ def _database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Re
     return problem_response(
         503,
         "database-unavailable",
-        "The database is unavailable",
-        "the database is busy or unreachable; nothing was changed, retry shortly",
+        N_("The database is unavailable"),
+        Message(N_("the database is busy or unreachable; nothing was changed, retry shortly")),
         request.url.path,
         headers={"Retry-After": "2"},
+        language=language_of(request),
     )
 
 
 def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(
-        500, "internal-error", "Internal error", "the server failed; the error is logged", request.url.path
+        500,
+        "internal-error",
+        N_("Internal error"),
+        Message(N_("the server failed; the error is logged")),
+        request.url.path,
+        language=language_of(request),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from schemas.events import ChangeFeed
 from services.content.domain.errors import CursorExpired, NotFound
+from services.content.domain.messages import N_, Message
 from services.content.storage.database import Database
 from services.content.storage.outbox import OutboxQueries
 from services.content.usecases.events import event_of
@@ -13,7 +14,7 @@ async def changes(db: Database, public_url: str, site: str, after: int, limit: i
     """Events of ``site`` with a sequence above ``after``, oldest first (only relayed or sequenced ones)."""
     async with db.reading() as repo:
         if await repo.site(site) is None:
-            raise NotFound(f"site '{site}' does not exist")
+            raise NotFound(Message(N_("site '{site}' does not exist"), site=site))
         queries = OutboxQueries.of(repo)
         heads = await queries.site_heads()
         oldest = await queries.oldest_retained(site)
@@ -21,8 +22,15 @@ async def changes(db: Database, public_url: str, site: str, after: int, limit: i
     head = heads.get(site, 0)
     if oldest is not None and after < oldest - 1:
         raise CursorExpired(
-            f"after={after}: changes before sequence {oldest} are no longer kept; "
-            f"resynchronise from GET /v1/sites/{site}/pages",
+            Message(
+                N_(
+                    "after={after}: changes before sequence {oldest} are no longer kept; "
+                    "resynchronise from GET /v1/sites/{site}/pages"
+                ),
+                after=after,
+                oldest=oldest,
+                site=site,
+            ),
             oldest=oldest,
             head=head,
         )

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from services.content.domain.facts import GLOBAL_SCOPE
+from services.content.domain.translation import same_text
 from services.content.storage.repository import Repository
 
 
@@ -70,7 +71,53 @@ async def page_publication_changed(
         for row in await _rerender_pages(repo, [(document_id, site, slug)], "alternates", cause)
         if row["locale"] != locale
     ]
+    if revision is not None:
+        rows += await _outdated_translations(repo, document_id, site, slug, locale, revision)
     await repo.insert_outbox(rows)
+
+
+async def _outdated_translations(
+    repo: Repository, document_id: int, site: str, slug: str, locale: str, revision: int
+) -> list[dict[str, Any]]:
+    """A ``translation_outdated`` row per locale whose latest translation says another text than ``revision``.
+
+    Only a publish of the source locale outdates translations; a fact's new value never does
+    (placeholders are language-neutral), nor does a publish whose text is the translated one.
+    """
+    document = await repo.document(document_id)
+    source = await repo.variant(document_id, locale) if document and document.source_locale == locale else None
+    published = await repo.revision(source.id, revision) if source else None
+    if source is None or published is None:
+        return []
+    rows: list[dict[str, Any]] = []
+    for variant in await repo.variants_of(document_id):
+        if variant.locale == locale:
+            continue
+        head = await repo.revision(variant.id, variant.head_revision)
+        if head is None or head.source_revision is None:
+            continue
+        translated_from = await repo.revision(source.id, head.source_revision)
+        if translated_from is None or same_text(
+            translated_from.title, translated_from.blocks, published.title, published.blocks
+        ):
+            continue
+        cause = (
+            f"page {site}/{slug} {variant.locale} translates {locale} revision {head.source_revision}; "
+            f"{locale} revision {revision} published"
+        )
+        rows.append(
+            {
+                "site": site,
+                "document_id": document_id,
+                "slug": slug,
+                "locale": variant.locale,
+                "kind": "translation_outdated",
+                "reason": "publish",
+                "revision": variant.published_revision,
+                "cause": cause[:200],
+            }
+        )
+    return rows
 
 
 async def fragment_publication_changed(repo: Repository, key: str, locale: str, revision: int | None) -> None:

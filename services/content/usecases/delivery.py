@@ -11,14 +11,26 @@ import msgspec
 
 from schemas.blocks import Block
 from schemas.delivery import Alternate, PageList, PageRender, PageSummary, TranslationReport, TranslationStatus
+from services.content import i18n
 from services.content.domain.access import Action, Principal
 from services.content.domain.content import references
 from services.content.domain.diff import diff_revisions
 from services.content.domain.errors import NotFound
 from services.content.domain.facts import GLOBAL_SCOPE
+from services.content.domain.messages import N_, Message
 from services.content.domain.model import Fact, Revision, Site
 from services.content.domain.negotiation import choose_locale
-from services.content.domain.rendering import RenderInput, RenderOutput, ResolvedFragment, render
+from services.content.domain.rendering import (
+    LanguageLink,
+    PageWords,
+    RenderInput,
+    RenderOutput,
+    ResolvedFragment,
+    notice_html,
+    render,
+    with_notice,
+)
+from services.content.domain.segments import changed_segments
 from services.content.domain.translation import translation_state
 from services.content.storage.database import Database
 from services.content.storage.repository import Repository
@@ -58,6 +70,35 @@ def _raw(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
     return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
 
 
+def _language(tag: str) -> str:
+    return tag.split("-")[0].lower()
+
+
+def _words_locale(locale: str) -> tuple[str, str]:
+    """(catalog locale, ``lang`` of the words) for the service's words around a page in ``locale``."""
+    catalog = i18n.ui_locale(locale)
+    same_language = _language(catalog) == _language(locale)
+    return catalog, locale if same_language else catalog
+
+
+def page_words(locale: str) -> PageWords:
+    """The words around a page served in ``locale``, in its language (English when there is no catalog for it)."""
+    catalog, lang = _words_locale(locale)
+    _ = i18n.translator(catalog)
+    return PageWords(lang=lang, top=_("Top of the page"), languages=_("Languages"))
+
+
+def fallback_notice(requested: str, served: str) -> str:
+    """The HTML note that says the page is not in the language asked for, written in the served one."""
+    catalog, lang = _words_locale(served)
+    text = Message(
+        N_("This page is not available in {language}; here is the {served} version."),
+        language=i18n.language_name(requested, catalog),
+        served=i18n.language_name(served, catalog),
+    ).format(i18n.translations(catalog))
+    return notice_html(text, lang, served)
+
+
 class RenderEntry(msgspec.Struct):
     """A render of one page in one locale, with its response bodies ready to send."""
 
@@ -73,11 +114,21 @@ class RenderEntry(msgspec.Struct):
     """(requested, fell back, HTML) -> the response to send."""
 
     def prepared(self, requested: str | None, fallback: bool, as_html: bool) -> PreparedResponse:
-        """The ready-to-send response for one representation."""
+        """The ready-to-send response for one representation.
+
+        The HTML of a fallback to another language ('de' served 'fr'; not 'fr-CA' served 'fr')
+        says so in a notice first thing in the article, written in the served locale; the JSON
+        says it with ``fallback`` and keeps ``html`` as the page's own body.
+        """
         key = (requested, fallback, as_html)
         found = self.responses.get(key)
         if found is None:
-            body, etag = (self.html, self.html_etag) if as_html else self.json(requested, fallback)
+            served = self.render.locale
+            if as_html and fallback and requested is not None and _language(requested) != _language(served):
+                body = with_notice(self.render.html, fallback_notice(requested, served)).encode()
+                etag = strong_etag(body)
+            else:
+                body, etag = (self.html, self.html_etag) if as_html else self.json(requested, fallback)
             common = {**self.headers, "ETag": etag, "Liaison-Locale-Fallback": "true" if fallback else "false"}
             media_type = "text/html; charset=utf-8" if as_html else "application/json"
             found = PreparedResponse(
@@ -126,6 +177,10 @@ class Delivery:
         """Public URL of a page in one locale."""
         return f"{self.public_url}/v1/sites/{quote(site)}/pages/{quote(slug)}?locale={quote(locale)}"
 
+    def html_url(self, site: str, slug: str, locale: str) -> str:
+        """Public URL of a page's HTML in one locale (the language switcher's links)."""
+        return f"{self.public_url}/v1/sites/{quote(site)}/pages/{quote(slug)}.html?locale={quote(locale)}"
+
     async def serve(self, site: str, slug: str, requested: tuple[str, ...], fresh: bool = False) -> ServedPage:
         """The render to answer a request with; ``fresh`` skips the cache (used to honour min_revision)."""
         if fresh:
@@ -133,7 +188,7 @@ class Delivery:
         index = await self.index(site, slug)
         chosen = choose_locale(requested, list(index.published), index.site.fallback, index.site.default_locale)
         if chosen is None:
-            raise NotFound(f"page '{slug}' of site '{site}' has no published variant")
+            raise NotFound(Message(N_("page '{slug}' of site '{site}' has no published variant"), slug=slug, site=site))
         locale, fallback = chosen
         entry = None if fresh else self.cache.render(site, slug, locale)
         if entry is None:
@@ -155,13 +210,15 @@ class Delivery:
         async with self.db.reading() as repo:
             site = await repo.site(site_key)
             if site is None:
-                raise NotFound(f"site '{site_key}' does not exist")
+                raise NotFound(Message(N_("site '{site}' does not exist"), site=site_key))
             document = await repo.page(site.id, slug)
             if document is None:
-                raise NotFound(f"site '{site_key}' has no page '{slug}'")
+                raise NotFound(Message(N_("site '{site}' has no page '{slug}'"), site=site_key, slug=slug))
             published = dict(await repo.published_locales(document.id))
             if not published:
-                raise NotFound(f"page '{slug}' of site '{site_key}' has no published variant")
+                raise NotFound(
+                    Message(N_("page '{slug}' of site '{site}' has no published variant"), slug=slug, site=site_key)
+                )
             index = PageIndex(document.id, site, slug, document.source_locale, published, [])
             index.alternates.extend(await self._alternates(repo, index))
         return index
@@ -241,17 +298,26 @@ class Delivery:
         async with self.db.reading() as repo:
             variant = await repo.variant(index.document_id, locale)
             if variant is None or variant.published_revision is None or variant.published_at is None:
-                raise NotFound(f"page '{index.slug}' has no published {locale} variant")
+                raise NotFound(
+                    Message(N_("page '{slug}' has no published {locale} variant"), slug=index.slug, locale=locale)
+                )
             revision = await self._revision(repo, variant.id, variant.published_revision)
             if revision is None:  # pragma: no cover - a publication always points at a revision
-                raise NotFound(f"page '{index.slug}' lost its published revision")
+                raise NotFound(Message(N_("page '{slug}' lost its published revision"), slug=index.slug))
             fragments = await self._fragments(repo, site, locale, revision.blocks)
             keys = set(references(revision.blocks).facts)
             for fragment in fragments.values():
                 keys |= set(references(fragment.blocks).facts)
             facts = await self._facts(repo, site, keys)
+        languages = tuple(
+            LanguageLink(alternate.locale, self.html_url(site.key, index.slug, alternate.locale))
+            for alternate in index.alternates
+            if alternate.revision is not None
+        )
         output: RenderOutput = render(
-            RenderInput(locale, site.fallback, revision.title, revision.blocks, facts, fragments)
+            RenderInput(
+                locale, site.fallback, revision.title, revision.blocks, facts, fragments, languages, page_words(locale)
+            )
         )
         last_modified = max(filter(None, [variant.published_at, output.latest_input]))
         page = PageRender(
@@ -284,7 +350,7 @@ class Delivery:
         """ETag of the JSON a request with ``?locale=<locale>`` gets (what change events carry)."""
         served = await self.serve(site, slug, (locale,))
         if served.entry.render.locale != locale:
-            raise NotFound(f"page '{slug}' has no published {locale} variant")
+            raise NotFound(Message(N_("page '{slug}' has no published {locale} variant"), slug=slug, locale=locale))
         return served.entry.json(served.requested, served.fallback)[1]
 
     async def list_pages(
@@ -294,7 +360,7 @@ class Delivery:
         async with self.db.reading() as repo:
             site = await repo.site(site_key)
             if site is None:
-                raise NotFound(f"site '{site_key}' does not exist")
+                raise NotFound(Message(N_("site '{site}' does not exist"), site=site_key))
             pages = await repo.published_pages(site.id, cursor, limit + 1)
         more = len(pages) > limit
         pages = pages[:limit]
@@ -341,7 +407,11 @@ class Delivery:
                     (source_head.title, source_head.blocks) if source_head else None,
                 )
                 source_diff = None
+                changed: list[str] = []
                 if state == "outdated" and translated_from is not None and source_head is not None:
+                    changed = changed_segments(
+                        translated_from.title, translated_from.blocks, source_head.title, source_head.blocks
+                    )
                     source_diff = diff_revisions(
                         translated_from.number,
                         translated_from.title,
@@ -358,6 +428,7 @@ class Delivery:
                         translated_from=from_number if locale != document.source_locale else None,
                         source_revision=source_head.number if source_head else 0,
                         source_diff=source_diff,
+                        changed_segments=changed,
                     )
                 )
         return TranslationReport(

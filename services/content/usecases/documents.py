@@ -6,6 +6,7 @@ from schemas.documents import DocumentCreate, DocumentOut
 from services.content.domain.access import Action, Principal
 from services.content.domain.errors import AlreadyExists, InvalidContent, LocaleNotOnSite, NotFound, StillReferenced
 from services.content.domain.locales import normalize_locale
+from services.content.domain.messages import N_, NN_, Message
 from services.content.domain.model import Document, Site
 from services.content.storage.database import Database
 from services.content.storage.repository import Repository
@@ -17,7 +18,7 @@ async def load_document(repo: Repository, document_id: int) -> tuple[Document, S
     """The document and, for a page, its site; `NotFound` otherwise."""
     document = await repo.document(document_id)
     if document is None:
-        raise NotFound(f"document {document_id} does not exist")
+        raise NotFound(Message(N_("document {id} does not exist"), id=document_id))
     site = await repo.site_by_id(document.site_id) if document.site_id is not None else None
     return document, site
 
@@ -27,11 +28,17 @@ def checked_locale(tag: str, site: Site | None, field: str = "locale") -> str:
     try:
         locale = normalize_locale(tag)
     except InvalidContent as exc:
-        exc.detail = f"{field}: {exc.detail}"
+        exc.at(field)
         raise
     if site is not None and locale not in site.locales:
         raise LocaleNotOnSite(
-            f"{field}: site '{site.key}' has no locale '{locale}' (it has {', '.join(site.locales)})",
+            Message(
+                N_("{field}: site '{site}' has no locale '{locale}' (it has {locales})"),
+                field=field,
+                site=site.key,
+                locale=locale,
+                locales=", ".join(site.locales),
+            ),
             locale=locale,
             site_locales=site.locales,
         )
@@ -44,20 +51,22 @@ async def create_document(db: Database, principal: Principal, body: DocumentCrea
         site: Site | None = None
         if body.kind == "page":
             if body.site is None or body.slug is None or body.key is not None:
-                raise InvalidContent("$: a page needs 'site' and 'slug' and has no 'key'")
+                raise InvalidContent(Message(N_("$: a page needs 'site' and 'slug' and has no 'key'")))
             site = await repo.site(body.site)
             if site is None:
-                raise InvalidContent(f"$.site: site '{body.site}' does not exist")
+                raise InvalidContent(Message(N_("$.site: site '{site}' does not exist"), site=body.site))
             principal.require(Action.WRITE_SOURCE, site=site.key)
             if await repo.page(site.id, body.slug) is not None:
-                raise AlreadyExists(f"$.slug: site '{site.key}' already has a page '{body.slug}'")
+                raise AlreadyExists(
+                    Message(N_("$.slug: site '{site}' already has a page '{slug}'"), site=site.key, slug=body.slug)
+                )
         else:
             if body.key is None or body.site is not None or body.slug is not None:
-                raise InvalidContent("$: a fragment needs 'key' and has no 'site' or 'slug'")
+                raise InvalidContent(Message(N_("$: a fragment needs 'key' and has no 'site' or 'slug'")))
             # A fragment is shared by every site, so only an all-sites token may create one.
             principal.require(Action.WRITE_SOURCE, site=None)
             if await repo.fragment(body.key) is not None:
-                raise AlreadyExists(f"$.key: fragment '{body.key}' already exists")
+                raise AlreadyExists(Message(N_("$.key: fragment '{key}' already exists"), key=body.key))
         source_locale = checked_locale(body.source_locale, site, "$.source_locale")
         document = await repo.insert_document(body.kind, source_locale, site, body.slug, body.key)
     return document_out(document, [])
@@ -82,7 +91,14 @@ async def delete_document(db: Database, principal: Principal, document_id: int) 
             ]
             if referrers:
                 raise StillReferenced(
-                    f"fragment '{document.key}' is included by {len(referrers)} published variant(s)",
+                    Message(
+                        NN_(
+                            "fragment '{key}' is included by {count} published variant",
+                            "fragment '{key}' is included by {count} published variants",
+                        ),
+                        key=document.key,
+                        count=len(referrers),
+                    ),
                     references=referrers,
                 )
         if document.site_key is not None and document.slug is not None:

@@ -13,6 +13,7 @@ from services.content.domain.errors import (
     StillReferenced,
 )
 from services.content.domain.facts import GLOBAL_SCOPE, checked_value, value_type
+from services.content.domain.messages import N_, NN_, Message
 from services.content.domain.model import Fact, fact_etag
 from services.content.storage.database import Database
 from services.content.storage.repository import Repository
@@ -27,7 +28,7 @@ def _site_of(scope: str) -> str | None:
 async def _existing(repo: Repository, scope: str, key: str) -> Fact:
     fact = await repo.fact(scope, key)
     if fact is None:
-        raise NotFound(f"no fact '{key}' in scope '{scope}'")
+        raise NotFound(Message(N_("no fact '{key}' in scope '{scope}'"), key=key, scope=scope))
     return fact
 
 
@@ -37,10 +38,14 @@ async def create_fact(db: Database, principal: Principal, body: FactCreate) -> F
     value = checked_value(body.value)
     async with db.transaction() as repo:
         if body.scope != GLOBAL_SCOPE and await repo.site(body.scope) is None:
-            raise InvalidContent(f"$.scope: no site '{body.scope}' (use 'global' or a site key)")
+            raise InvalidContent(
+                Message(N_("$.scope: no site '{scope}' (use 'global' or a site key)"), scope=body.scope)
+            )
         fact = await repo.insert_fact(body.key, body.scope, value, principal.name, body.message)
         if fact is None:
-            raise AlreadyExists(f"$.key: fact '{body.key}' already exists in scope '{body.scope}'")
+            raise AlreadyExists(
+                Message(N_("$.key: fact '{key}' already exists in scope '{scope}'"), key=body.key, scope=body.scope)
+            )
         # A new site fact can hide a global one of the same key on that site's pages.
         await changes.fact_changed(repo, body.scope, body.key, fact.version)
     return fact_out(fact)
@@ -57,14 +62,28 @@ async def update_fact(
         fact = await _existing(repo, scope, key)
         current = {"current": {"version": fact.version, "etag": fact_etag(fact.version)}}
         if base is None:
-            raise BaseRequired("send 'base_version' or If-Match with the fact's ETag", **current)
+            raise BaseRequired(Message(N_("send 'base_version' or If-Match with the fact's ETag")), **current)
         if base != fact.version:
-            raise StaleBase(f"base version {base} is not current; the current version is {fact.version}", **current)
+            raise StaleBase(
+                Message(
+                    N_("base version {base} is not current; the current version is {current}"),
+                    base=base,
+                    current=fact.version,
+                ),
+                **current,
+            )
         if value_type(value) != fact.type:
-            raise InvalidContent(f"$.value.type: fact '{key}' is of type '{fact.type}', not '{value_type(value)}'")
+            raise InvalidContent(
+                Message(
+                    N_("$.value.type: fact '{key}' is of type '{type}', not '{given}'"),
+                    key=key,
+                    type=fact.type,
+                    given=value_type(value),
+                )
+            )
         updated = await repo.advance_fact(fact, base, value, principal.name, body.message)
         if updated is None:
-            raise StaleBase(f"version {base} stopped being current during the write")
+            raise StaleBase(Message(N_("version {base} stopped being current during the write"), base=base))
         await changes.fact_changed(repo, scope, key, updated.version)
     return fact_out(updated)
 
@@ -100,6 +119,14 @@ async def delete_fact(db: Database, principal: Principal, scope: str, key: str) 
             referrers = [r for r in referrers if r["site"] in (scope, None)]
         if referrers:
             raise StillReferenced(
-                f"fact '{key}' is used by {len(referrers)} published variant(s)", references=referrers
+                Message(
+                    NN_(
+                        "fact '{key}' is used by {count} published variant",
+                        "fact '{key}' is used by {count} published variants",
+                    ),
+                    key=key,
+                    count=len(referrers),
+                ),
+                references=referrers,
             )
         await repo.delete_fact(fact.id)

@@ -32,6 +32,7 @@ from services.content.domain.errors import (
 )
 from services.content.domain.facts import GLOBAL_SCOPE
 from services.content.domain.fragments import find_cycle
+from services.content.domain.messages import N_, Message
 from services.content.domain.model import Document, Revision, Site, Variant, revision_etag
 from services.content.storage.database import Database
 from services.content.storage.repository import Repository, now
@@ -64,17 +65,24 @@ async def _check_references(repo: Repository, document: Document, site: Site | N
         known = await repo.existing_fact_keys(refs.facts, scopes)
         for key, path in refs.facts.items():
             if key not in known:
-                where = f"site '{site.key}' or global" if site else "any scope"
-                raise UnknownFact(f"{path}: no fact '{key}' in {where}", key=key)
+                where = Message(N_("site '{site}' or global"), site=site.key) if site else Message(N_("any scope"))
+                raise UnknownFact(
+                    Message(N_("{path}: no fact '{key}' in {where}"), path=path, key=key, where=where), key=key
+                )
     for key, path in refs.fragments.items():
         if await repo.fragment(key) is None:
-            raise UnknownFragment(f"{path}: no fragment '{key}'", key=key)
+            raise UnknownFragment(Message(N_("{path}: no fragment '{key}'"), path=path, key=key), key=key)
     if refs.fragments and document.is_fragment and document.key is not None:
         graph = await repo.fragment_include_graph()
         cycle = find_cycle(document.key, refs.fragments, lambda key: graph.get(key, ()))
         if cycle:
             raise FragmentCycle(
-                f"{refs.fragments[cycle[1]]}: including '{cycle[1]}' makes a cycle: {' -> '.join(cycle)}",
+                Message(
+                    N_("{path}: including '{key}' makes a cycle: {cycle}"),
+                    path=refs.fragments[cycle[1]],
+                    key=cycle[1],
+                    cycle=" -> ".join(cycle),
+                ),
                 cycle=cycle,
             )
 
@@ -99,21 +107,41 @@ async def _write(
         variant = await repo.variant(document.id, locale)
         if variant is not None and base is None:
             raise BaseRequired(
-                f"variant {locale} exists: send 'base_revision' or If-Match with the head's ETag",
+                Message(
+                    N_("variant {locale} exists: send 'base_revision' or If-Match with the head's ETag"), locale=locale
+                ),
                 **_head_context(variant),
             )
         if variant is not None and base != variant.head_revision:
             raise StaleBase(
-                f"base revision {base} is not the head; the head is revision {variant.head_revision}",
+                Message(
+                    N_("base revision {base} is not the head; the head is revision {head}"),
+                    base=base,
+                    head=variant.head_revision,
+                ),
                 **_head_context(variant),
             )
         if variant is None and base is not None:
-            raise StaleBase(f"base revision {base} does not exist: variant {locale} has no revision yet", current=None)
+            raise StaleBase(
+                Message(
+                    N_("base revision {base} does not exist: variant {locale} has no revision yet"),
+                    base=base,
+                    locale=locale,
+                ),
+                current=None,
+            )
 
         if isinstance(draft_of, int):
             old = await repo.revision(variant.id, draft_of) if variant else None
             if old is None:
-                raise NotFound(f"$.revision: variant {locale} has no revision {draft_of}")
+                raise NotFound(
+                    Message(
+                        N_("{field}: variant {locale} has no revision {number}"),
+                        field="$.revision",
+                        locale=locale,
+                        number=draft_of,
+                    )
+                )
             draft = _Draft(old.title, old.blocks, message, old.source_revision)
         else:
             draft = _Draft(draft_of.title, draft_of.blocks, message, draft_of.source_revision)
@@ -121,27 +149,43 @@ async def _write(
         if is_translation:
             if draft.source_revision is None:
                 raise InvalidContent(
-                    f"$.source_revision: a {locale} revision translates the {document.source_locale} source: "
-                    "name the source revision it translates"
+                    Message(
+                        N_(
+                            "$.source_revision: a {locale} revision translates the {source} source: "
+                            "name the source revision it translates"
+                        ),
+                        locale=locale,
+                        source=document.source_locale,
+                    )
                 )
             source = await repo.variant(document.id, document.source_locale)
             if source is None or not 1 <= draft.source_revision <= source.head_revision:
                 raise InvalidContent(
-                    f"$.source_revision: the {document.source_locale} source has no revision {draft.source_revision}"
+                    Message(
+                        N_("$.source_revision: the {source} source has no revision {number}"),
+                        source=document.source_locale,
+                        number=draft.source_revision,
+                    )
                 )
         elif draft.source_revision is not None:
-            raise InvalidContent("$.source_revision: only translations name a source revision")
+            raise InvalidContent(Message(N_("$.source_revision: only translations name a source revision")))
 
         await _check_references(repo, document, site, draft.blocks)
 
         if variant is None:
             created = await repo.insert_variant(document.id, locale)
             if created is None:
-                raise StaleBase(f"variant {locale} was created by another writer", current=None)
+                raise StaleBase(
+                    Message(N_("variant {locale} was created by another writer"), locale=locale), current=None
+                )
             variant, number = created, 1
         else:
             if not await repo.advance_head(variant.id, variant.head_revision):
-                raise StaleBase(f"revision {variant.head_revision} stopped being the head during the write")
+                raise StaleBase(
+                    Message(
+                        N_("revision {number} stopped being the head during the write"), number=variant.head_revision
+                    )
+                )
             number = variant.head_revision + 1
         revision = await repo.insert_revision(
             variant.id,
@@ -163,7 +207,7 @@ async def create_revision(
     """Write a new revision of a variant (its first one creates the variant)."""
     base = body.base_revision if body.base_revision is not None else if_match
     if body.base_revision is not None and if_match is not None and body.base_revision != if_match:
-        raise InvalidContent("$.base_revision: differs from the revision named by If-Match")
+        raise InvalidContent(Message(N_("$.base_revision: differs from the revision named by If-Match")))
     return await _write(db, principal, document_id, locale, base, body, body.message)
 
 
@@ -184,14 +228,21 @@ async def _readable_variant(
     principal.require(Action.READ_DRAFTS, site=site.key if site else None)
     variant = await repo.variant(document.id, locale)
     if variant is None:
-        raise NotFound(f"document {document_id} has no {locale} variant")
+        raise NotFound(Message(N_("document {id} has no {locale} variant"), id=document_id, locale=locale))
     return document, variant
 
 
 async def _revision(repo: Repository, variant: Variant, number: int, field: str) -> Revision:
     revision = await repo.revision(variant.id, number)
     if revision is None:
-        raise NotFound(f"{field}: variant {variant.locale} has no revision {number}")
+        raise NotFound(
+            Message(
+                N_("{field}: variant {locale} has no revision {number}"),
+                field=field,
+                locale=variant.locale,
+                number=number,
+            )
+        )
     return revision
 
 
@@ -238,7 +289,7 @@ async def publish(
         principal.require(Action.PUBLISH, site=site.key if site else None)
         variant = await repo.variant(document.id, locale)
         if variant is None:
-            raise NotFound(f"document {document_id} has no {locale} variant")
+            raise NotFound(Message(N_("document {id} has no {locale} variant"), id=document_id, locale=locale))
         revision = await _revision(repo, variant, body.revision, "$.revision")
         await _check_references(repo, document, site, revision.blocks)
         published_at = now()
@@ -262,7 +313,7 @@ async def unpublish(db: Database, principal: Principal, document_id: int, locale
         principal.require(Action.PUBLISH, site=site.key if site else None)
         variant = await repo.variant(document.id, locale)
         if variant is None:
-            raise NotFound(f"document {document_id} has no {locale} variant")
+            raise NotFound(Message(N_("document {id} has no {locale} variant"), id=document_id, locale=locale))
         await repo.set_publication(variant.id, None, None)
         if variant.published_revision is not None:
             await _publication_changed(repo, document, locale, None)

@@ -7,6 +7,7 @@ from services.content.domain.access import Action, Principal
 from services.content.domain.errors import AlreadyExists, InvalidContent, NotFound
 from services.content.domain.facts import GLOBAL_SCOPE
 from services.content.domain.locales import normalize_locale
+from services.content.domain.messages import N_, Message
 from services.content.storage.database import Database
 from services.content.usecases.presenters import site_out
 
@@ -17,10 +18,12 @@ def _locales(tags: list[str], field: str) -> list[str]:
         try:
             locale = normalize_locale(tag)
         except InvalidContent as exc:
-            exc.detail = f"$.{field}[{i}]: {exc.detail}"
+            exc.at(f"$.{field}[{i}]")
             raise
         if locale in result:
-            raise InvalidContent(f"$.{field}[{i}]: locale '{locale}' is listed twice")
+            raise InvalidContent(
+                Message(N_("{field}: locale '{locale}' is listed twice"), field=f"$.{field}[{i}]", locale=locale)
+            )
         result.append(locale)
     return result
 
@@ -29,18 +32,32 @@ async def create_site(db: Database, principal: Principal, body: SiteCreate) -> S
     """Create a site after checking its locales with Babel."""
     principal.require(Action.MANAGE_SITES, site=None)
     if body.key == GLOBAL_SCOPE:
-        raise InvalidContent("$.key: 'global' is reserved for global facts")
+        raise InvalidContent(Message(N_("$.key: 'global' is reserved for global facts")))
     locales = _locales(body.locales, "locales")
     default = _locales([body.default_locale], "default_locale")[0]
     fallback = _locales(body.fallback, "fallback")
     if default not in locales:
-        raise InvalidContent(f"$.default_locale: '{default}' is not one of the site's locales {locales}")
+        raise InvalidContent(
+            Message(
+                N_("{field}: '{locale}' is not one of the site's locales {locales}"),
+                field="$.default_locale",
+                locale=default,
+                locales=locales,
+            )
+        )
     for i, locale in enumerate(fallback):
         if locale not in locales:
-            raise InvalidContent(f"$.fallback[{i}]: '{locale}' is not one of the site's locales {locales}")
+            raise InvalidContent(
+                Message(
+                    N_("{field}: '{locale}' is not one of the site's locales {locales}"),
+                    field=f"$.fallback[{i}]",
+                    locale=locale,
+                    locales=locales,
+                )
+            )
     async with db.transaction() as repo:
         if await repo.site(body.key) is not None:
-            raise AlreadyExists(f"$.key: site '{body.key}' already exists")
+            raise AlreadyExists(Message(N_("$.key: site '{site}' already exists"), site=body.key))
         site = await repo.insert_site(body.key, body.name, locales, default, fallback or [default], body.country)
     return site_out(site)
 
@@ -56,5 +73,5 @@ async def get_site(db: Database, key: str) -> SiteOut:
     async with db.reading() as repo:
         site = await repo.site(key)
     if site is None:
-        raise NotFound(f"site '{key}' does not exist")
+        raise NotFound(Message(N_("site '{site}' does not exist"), site=key))
     return site_out(site)

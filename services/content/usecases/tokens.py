@@ -10,6 +10,7 @@ import msgspec
 from services.content.domain.access import Principal, Role
 from services.content.domain.errors import InvalidContent, NotFound, Unauthenticated
 from services.content.domain.locales import normalize_locale
+from services.content.domain.messages import N_, Message
 from services.content.domain.model import Token
 from services.content.storage.database import Database
 
@@ -39,13 +40,15 @@ async def create_token(
     try:
         checked_role = Role(role)
     except ValueError:
-        raise InvalidContent(f"role: '{role}' is not one of {', '.join(r.value for r in Role)}") from None
+        raise InvalidContent(
+            Message(N_("role: '{role}' is not one of {roles}"), role=role, roles=", ".join(r.value for r in Role))
+        ) from None
     normalised_locales = [normalize_locale(tag) for tag in locales] if locales else None
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     async with db.transaction() as repo:
         for key in sites or []:
             if await repo.site(key) is None:
-                raise InvalidContent(f"sites: no site '{key}'")
+                raise InvalidContent(Message(N_("sites: no site '{site}'"), site=key))
         token = await repo.insert_token(name, hash_secret(secret), checked_role.value, sites, normalised_locales)
     return IssuedToken(token=token, secret=secret)
 
@@ -60,7 +63,7 @@ async def revoke_token(db: Database, token_id: int) -> None:
     """Revoke a token at once."""
     async with db.transaction() as repo:
         if not await repo.revoke_token(token_id):
-            raise NotFound(f"no live token {token_id}")
+            raise NotFound(Message(N_("no live token {id}"), id=token_id))
 
 
 async def authenticate(db: Database, secret: str) -> Principal:
@@ -68,7 +71,7 @@ async def authenticate(db: Database, secret: str) -> Principal:
     async with db.reading() as repo:
         token = await repo.token_by_hash(hash_secret(secret))
     if token is None:
-        raise Unauthenticated("the bearer token is unknown or revoked")
+        raise Unauthenticated(Message(N_("the bearer token is unknown or revoked")))
     return Principal(
         token_id=token.id,
         name=token.name,

@@ -1,0 +1,117 @@
+"""Routes for translators: a variant exported as a PO or XLIFF 2.0 file, and the filled file imported."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.params import FromPath, QueryParameter, RawBody
+
+from schemas.documents import RevisionOut
+from services.content.http.dependencies import DB, Caller, PathNumber
+from services.content.http.openapi import BEARER, problems
+from services.content.usecases import translation_files
+from services.content.usecases.translation_files import MEDIA_TYPES, FileFormat
+
+VARIANT = "/{document_id:int}/variants/{locale:str}"
+_FILE_SCHEMA = Schema(type=OpenAPIType.STRING, description="The file's bytes (UTF-8)")
+
+
+@dataclass
+class ImportOperation(Operation):
+    """OpenAPI operation of ``import_file``: the body is the file itself, not JSON."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            description=(
+                "The filled PO or XLIFF 2.0 file. Its Content-Type picks the reader "
+                "(text/x-gettext-translation or application/xliff+xml) unless ?format= says; "
+                "otherwise its first bytes do."
+            ),
+            content={
+                MEDIA_TYPES["po"].split(";")[0]: OpenAPIMediaType(schema=_FILE_SCHEMA),
+                MEDIA_TYPES["xliff"].split(";")[0]: OpenAPIMediaType(schema=_FILE_SCHEMA),
+            },
+            required=True,
+        )
+
+
+class TranslationFileController(Controller):
+    """Translation files (PO and XLIFF 2.0) of a document's variants. Every route needs a token."""
+
+    path = "/v1/documents"
+    tags = ["translations"]
+    security = BEARER
+
+    @get(
+        VARIANT + "/export",
+        responses={
+            200: ResponseSpec(
+                str,
+                description="The file: text/x-gettext-translation (PO) or application/xliff+xml (XLIFF 2.0)",
+                media_type="text/x-gettext-translation",
+            ),
+            **problems(400, 401, 403, 404, 422),
+        },
+    )
+    async def export_file(
+        self,
+        db: DB,
+        principal: Caller,
+        document_id: PathNumber,
+        locale: FromPath[str],
+        file_format: Annotated[
+            FileFormat, QueryParameter(name="format", description="po (gettext) or xliff (XLIFF 2.0)")
+        ] = "po",
+    ) -> Response[bytes]:
+        """Export the source's head revision for translators into ``locale``: one entry per segment.
+
+        Each title, heading, paragraph and list item is an entry whose context is its segment id,
+        with fact placeholders (``{fact:key}``) and marks/links (``<em>``, ``<strong>``,
+        ``<a href>``) as text. Existing translations fill the targets; segments whose source text
+        changed since the translation was made are marked fuzzy (PO) or ``state="initial"`` (XLIFF),
+        with the previous source text.
+        """
+        exported = await translation_files.export_translation(db, principal, document_id, locale, file_format)
+        return Response(
+            exported.content,
+            media_type=exported.media_type,
+            headers={
+                "Content-Disposition": f'attachment; filename="{exported.filename}"',
+                "Cache-Control": "no-store",
+            },
+        )
+
+    @post(
+        VARIANT + "/import",
+        status_code=201,
+        operation_class=ImportOperation,
+        responses=problems(400, 401, 403, 404, 409, 413, 422),
+    )
+    async def import_file(
+        self,
+        request: Request[Any, Any, Any],
+        db: DB,
+        principal: Caller,
+        document_id: PathNumber,
+        locale: FromPath[str],
+        body: RawBody,
+        file_format: Annotated[
+            FileFormat | None,
+            QueryParameter(name="format", description="po or xliff; by default the Content-Type decides"),
+        ] = None,
+    ) -> Response[RevisionOut]:
+        """Import a filled PO or XLIFF file as a new translation revision of ``locale``.
+
+        The revision names the source revision the file was exported from and is based on the
+        variant's current head. A file for another document, locale or revision, a missing,
+        unknown or untranslated segment, or a translation that drops, adds or changes a fact
+        placeholder or a link target is refused with 422 (``segments`` lists each fault), and
+        nothing changes.
+        """
+        chosen = file_format or translation_files.detect_format(body, request.headers.get("content-type"))
+        revision = await translation_files.import_translation(db, principal, document_id, locale, body, chosen)
+        return Response(revision, status_code=201, headers={"ETag": revision.etag})

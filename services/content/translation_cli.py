@@ -1,0 +1,114 @@
+"""``liaison export`` and ``liaison import``: translation files on the command line.
+
+Both work on the database directly, through the same use cases as the HTTP routes, as a
+token-less administrator (whoever can run the command can read the database anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import click
+
+from services.content.domain.access import Principal, Role
+from services.content.domain.errors import DomainError
+from services.content.settings import Settings
+from services.content.storage.database import Database
+from services.content.usecases import translation_files
+
+T = TypeVar("T")
+
+
+def _principal(author: str) -> Principal:
+    return Principal(token_id=0, name=author, role=Role.ADMIN)
+
+
+def _run(work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run ``work`` against the database of the LIAISON_* settings; a domain error ends the command."""
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    async def run() -> T:
+        db = Database.from_url(settings.database_url)
+        try:
+            return await work(db)
+        finally:
+            await db.close()
+
+    try:
+        return asyncio.run(run())
+    except DomainError as exc:
+        for fault in exc.context.get("segments") or []:
+            click.echo(f"  {fault['id'] or '-'}: {fault['problem']}: {fault['detail']}", err=True)
+        for reason in exc.context.get("reasons") or []:
+            click.echo(f"  {reason}", err=True)
+        raise click.ClickException(exc.detail) from None
+
+
+@click.command("export")
+@click.option("--document", "document_id", type=int, required=True, help="Document id.")
+@click.option("--locale", required=True, help="Target locale (a translation of the document's source).")
+@click.option("--format", "file_format", type=click.Choice(translation_files.FORMATS), default="po", show_default=True)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, writable=True, path_type=Path), help="File to write (default: stdout)."
+)
+def export_command(document_id: int, locale: str, file_format: translation_files.FileFormat, out: Path | None) -> None:
+    """Export a document's source for translators into LOCALE, as PO or XLIFF 2.0.
+
+    One entry per segment (title, heading, paragraph, list item), existing translations filled
+    in, segments whose source changed since the translation marked fuzzy.
+    """
+    exported = _run(
+        lambda db: translation_files.export_translation(db, _principal("liaison cli"), document_id, locale, file_format)
+    )
+    if out is None:
+        sys.stdout.buffer.write(exported.content)
+        sys.stdout.buffer.flush()
+        return
+    out.write_bytes(exported.content)
+    click.echo(f"wrote {out}: {exported.segments} segments, {exported.fuzzy} to review", err=True)
+
+
+@click.command("import")
+@click.option("--document", "document_id", type=int, required=True, help="Document id.")
+@click.option("--locale", required=True, help="Locale of the translation in the file.")
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(translation_files.FORMATS),
+    help="po or xliff (default: from the file name, else its first bytes).",
+)
+@click.option("--message", default="", help="Revision message (default: says which file and source revision).")
+@click.option("--author", default="liaison cli", show_default=True, help="Author recorded on the revision.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_command(
+    document_id: int,
+    locale: str,
+    file_format: translation_files.FileFormat | None,
+    message: str,
+    author: str,
+    file: Path,
+) -> None:
+    """Import a filled PO or XLIFF FILE as a new translation revision of LOCALE.
+
+    Refused, with each segment at fault listed and nothing written, when the file is for another
+    document or revision, a segment is missing, unknown or untranslated, or a translation drops,
+    adds or changes a fact placeholder or a link target.
+    """
+    data = file.read_bytes()
+    chosen = file_format or translation_files.detect_format(data, filename=file.name)
+    revision = _run(
+        lambda db: translation_files.import_translation(
+            db, _principal(author), document_id, locale, data, chosen, message
+        )
+    )
+    click.echo(
+        f"document {revision.document_id} {revision.locale}: revision {revision.number} "
+        f"(translates source revision {revision.source_revision})"
+    )

@@ -1,0 +1,854 @@
+"""Translation files: PO and XLIFF export, import with its refusals, segment-level drift, outdated events."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+import sqlalchemy as sa
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import denormalize, read_po, write_po
+from click.testing import CliRunner
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from schemas.blocks import Block
+from schemas.events import EVENT_TYPES, PageEvent
+from services.content.domain.segments import (
+    SegmentMismatch,
+    apply_segments,
+    changed_segments,
+    inline_text,
+    parse_segment,
+    segment_faults,
+    to_segments,
+)
+from services.content.http.app import create_app
+from services.content.http.translation_files import TranslationFileController
+from services.content.settings import Settings
+from services.content.storage.database import Database
+from services.content.storage.repository import OutboxRow
+from services.content.storage.tables import outbox
+from services.content.translation_cli import export_command, import_command
+from services.content.usecases.events import event_of
+from tests.conftest import dump
+
+Client = AsyncTestClient[Litestar]
+
+SLUG = "internal-security-section"
+DELHI = f"/v1/sites/in-new-delhi/pages/{SLUG}"
+FRAGMENT = "dci-internal-security"
+PROBLEM = "application/problem+json"
+XLIFF = "{urn:oasis:names:tc:xliff:document:2.0}"
+PO_TYPE = "text/x-gettext-translation"
+XLIFF_TYPE = "application/xliff+xml"
+
+
+@pytest.fixture
+def app(settings: Settings, db: Database) -> Litestar:
+    """The content service with the translation-file routes (registered here until app.py has them)."""
+    application = create_app(settings, db=db)
+    if not any(route.path.endswith("/import") for route in application.routes):
+        application.register(TranslationFileController)
+    return application
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+async def page_id(db: Database, site_key: str, slug: str) -> int:
+    """Id of a page, read from the database."""
+    async with db.reading() as repo:
+        site = await repo.site(site_key)
+        assert site is not None
+        document = await repo.page(site.id, slug)
+        assert document is not None
+        return document.id
+
+
+async def fragment_id(db: Database, key: str) -> int:
+    """Id of a shared fragment."""
+    async with db.reading() as repo:
+        document = await repo.fragment(key)
+        assert document is not None
+        return document.id
+
+
+async def write(client: Client, admin: dict[str, str], doc: int, locale: str, body: dict[str, Any]) -> None:
+    """Write a revision."""
+    response = await client.post(f"/v1/documents/{doc}/variants/{locale}/revisions", json=body, headers=admin)
+    assert response.status_code == 201, response.text
+
+
+async def publish(client: Client, admin: dict[str, str], doc: int, locale: str, number: int) -> None:
+    """Make ``number`` the live revision of a variant."""
+    response = await client.post(
+        f"/v1/documents/{doc}/variants/{locale}/publish", json={"revision": number}, headers=admin
+    )
+    assert response.status_code == 200, response.text
+
+
+async def source_blocks(client: Client, admin: dict[str, str], doc: int, locale: str, number: int) -> Any:
+    """The blocks of one revision."""
+    response = await client.get(f"/v1/documents/{doc}/variants/{locale}/revisions/{number}", headers=admin)
+    assert response.status_code == 200, response.text
+    return response.json()["blocks"]
+
+
+async def outbox_rows(db: Database) -> list[dict[str, Any]]:
+    """Every outbox row, oldest first."""
+    async with db.reading() as repo:
+        rows = await repo.conn.execute(sa.select(outbox).order_by(outbox.c.id))
+        return [{str(key): value for key, value in row._mapping.items()} for row in rows]
+
+
+async def export(client: Client, admin: dict[str, str], doc: int, fmt: str = "po", locale: str = "en") -> bytes:
+    """Export ``locale`` of a document and return the file."""
+    response = await client.get(f"/v1/documents/{doc}/variants/{locale}/export?format={fmt}", headers=admin)
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+async def upload(
+    client: Client, headers: dict[str, str], doc: int, content: bytes, media_type: str = PO_TYPE, locale: str = "en"
+) -> Any:
+    """POST a file to the import route."""
+    return await client.post(
+        f"/v1/documents/{doc}/variants/{locale}/import",
+        content=content,
+        headers={**headers, "Content-Type": media_type},
+    )
+
+
+def po_catalog(content: bytes) -> Catalog:
+    """A PO file read with Babel's own reader."""
+    return read_po(io.BytesIO(content))
+
+
+def po_bytes(catalog: Catalog) -> bytes:
+    """A catalog written back with Babel's writer (as a translator's tool would)."""
+    buffer = io.BytesIO()
+    write_po(buffer, catalog, include_previous=True)
+    return buffer.getvalue()
+
+
+def entries(catalog: Catalog) -> dict[str, Any]:
+    """Segment id (msgctxt) -> message, header left out."""
+    return {message.context or "": message for message in catalog if message.id}
+
+
+def translate(text: str) -> str:
+    """The 'translator': prefixes the text outside markup, keeps placeholders, marks and links."""
+    return "EN: " + text
+
+
+def filled_po(content: bytes, edit: Callable[[str, str], str] | None = None) -> bytes:
+    """Fill every entry of an exported PO file with `translate`, then let ``edit`` change some."""
+    catalog = po_catalog(content)
+    for segment_id, message in entries(catalog).items():
+        message.string = translate(message.id)
+        message.flags.discard("fuzzy")
+        if edit is not None:
+            message.string = edit(segment_id, message.string)
+    return po_bytes(catalog)
+
+
+def msgfmt_check(content: bytes, tmp_path: Path) -> None:
+    """The file passes GNU ``msgfmt --check``."""
+    msgfmt = shutil.which("msgfmt")
+    assert msgfmt is not None, "msgfmt (Debian package gettext) is needed"
+    path = tmp_path / "check.po"
+    path.write_bytes(content)
+    result = subprocess.run([msgfmt, "--check", "-o", "/dev/null", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr, result.stderr
+
+
+def previous_ids(content: bytes) -> dict[str, str]:
+    """Segment id -> previous source text, from the ``#| msgid`` lines (Babel's reader skips them)."""
+    found: dict[str, str] = {}
+    for entry in content.decode().split("\n\n"):
+        lines = entry.split("\n")
+        previous = [line.removeprefix("#| ") for line in lines if line.startswith("#| ")]
+        context = [line for line in lines if line.startswith("msgctxt ")]
+        if previous:
+            assert previous[0].startswith("msgid ")
+            previous[0] = previous[0].removeprefix("msgid ")
+            found[denormalize(context[0].removeprefix("msgctxt "))] = denormalize("\n".join(previous))
+    return found
+
+
+def xml(content: bytes) -> ET.Element:
+    """An XML document the service wrote (or a test made from one), parsed."""
+    return ET.fromstring(content)  # noqa: S314 - the service's own output, in a test
+
+
+def xliff_units(content: bytes) -> dict[str, ET.Element]:
+    """Unit id -> <unit> of an XLIFF file."""
+    root = xml(content)
+    return {unit.attrib["id"]: unit for unit in root.iter(XLIFF + "unit")}
+
+
+async def render(client: Client, locale: str) -> dict[str, Any]:
+    """The published seed page in one locale."""
+    response = await client.get(DELHI, params={"locale": locale})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    assert body["locale"] == locale
+    return body
+
+
+async def refused(client: Client, admin: dict[str, str], db: Database, doc: int, content: bytes, **kw: Any) -> Any:
+    """Upload a file that must be refused with 422 and change nothing; return the problem."""
+    before = await dump(db)
+    response = await upload(client, admin, doc, content, **kw)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    assert await dump(db) == before
+    problem: dict[str, Any] = response.json()
+    assert isinstance(problem["segments"], list)
+    return problem
+
+
+def faults(problem: dict[str, Any]) -> set[tuple[str, str]]:
+    """(segment id, problem) pairs of a refusal."""
+    return {(fault["id"], fault["problem"]) for fault in problem["segments"]}
+
+
+# -- segments (pure) -------------------------------------------------------------------------
+
+
+def test_segment_text_round_trips_spans_and_refuses_anything_else() -> None:
+    blocks = msgspec.convert(
+        [
+            {
+                "type": "paragraph",
+                "id": "p",
+                "content": [
+                    {"type": "text", "text": "R&D <x> {y} "},
+                    {"type": "text", "text": "bold ", "marks": ["strong"]},
+                    {"type": "text", "text": "both", "marks": ["strong", "em"]},
+                    {"type": "fact", "key": "dci.established_on", "format": "long", "link": "https://a.example/?a&b"},
+                    {"type": "text", "text": " tail", "link": "https://a.example/?a&b"},
+                ],
+            },
+            {"type": "list", "id": "l", "items": [[{"type": "text", "text": "one"}], [{"type": "text", "text": "2"}]]},
+            {"type": "fragment", "id": "f", "fragment": "dci-internal-security"},
+        ],
+        list[Block],
+    )
+    segments = to_segments("Titre & co", blocks)
+    assert [s.id for s in segments] == ["title", "p", "l.1", "l.2"]
+    assert segments[0].text == "Titre &amp; co"
+    assert segments[1].text == (
+        "R&amp;D &lt;x&gt; {{y}} <strong>bold <em>both</em></strong>"
+        '<a href="https://a.example/?a&amp;b">{fact:dci.established_on:long} tail</a>'
+    )
+    title, rebuilt = apply_segments("Titre & co", blocks, {s.id: s.text for s in segments})
+    assert title == "Titre & co"
+    assert msgspec.json.encode(rebuilt) == msgspec.json.encode(blocks)
+    assert inline_text(parse_segment_spans(segments[1].text)) == segments[1].text
+
+    for bad in (
+        "<script>alert(1)</script>",
+        "<img src=x onerror=alert(1)>",
+        "<!-- x -->",
+        "<em>open",
+        "close</em>",
+        "<em><strong>crossed</em></strong>",
+        '<a href="javascript:alert(1)">x</a>',
+        "{not.a.fact}",
+        "lone } brace",
+    ):
+        found = segment_faults("t", blocks, {"title": "t", "p": bad, "l.1": "a", "l.2": "b"})
+        assert {(f.id, f.problem) for f in found} <= {("p", "markup"), ("p", "placeholder"), ("p", "link")}, bad
+        assert found, bad
+        with pytest.raises(SegmentMismatch):
+            apply_segments("t", blocks, {"title": "t", "p": bad, "l.1": "a", "l.2": "b"})
+
+
+def parse_segment_spans(text: str) -> list[Any]:
+    """Segment text -> validated spans."""
+    from schemas.blocks import Inline
+
+    return msgspec.convert(parse_segment(text), Inline)
+
+
+def test_changed_segments_names_only_segments_whose_text_changed() -> None:
+    old = msgspec.convert(
+        [
+            {"type": "paragraph", "id": "a", "content": [{"type": "text", "text": "same"}]},
+            {"type": "paragraph", "id": "b", "content": [{"type": "text", "text": "old"}]},
+            {"type": "list", "id": "l", "items": [[{"type": "text", "text": "x"}], [{"type": "fact", "key": "k"}]]},
+        ],
+        list[Block],
+    )
+    new = msgspec.convert(
+        [
+            {"type": "list", "id": "l", "items": [[{"type": "text", "text": "x"}], [{"type": "fact", "key": "j"}]]},
+            {"type": "paragraph", "id": "b", "content": [{"type": "text", "text": "new"}]},
+            {"type": "heading", "id": "a", "content": [{"type": "text", "text": "same"}]},
+            {"type": "paragraph", "id": "c", "content": [{"type": "text", "text": "added"}]},
+        ],
+        list[Block],
+    )
+    assert changed_segments("T", old, "T", new) == ["l.2", "b", "c"]
+    assert changed_segments("T", old, "T2", old) == ["title"]
+
+
+# -- export ----------------------------------------------------------------------------------
+
+
+async def test_po_export_names_the_document_and_revision_and_passes_msgfmt(
+    client: Client, admin: dict[str, str], seeded: Database, tmp_path: Path
+) -> None:
+    doc = await page_id(seeded, "in-new-delhi", SLUG)
+    response = await client.get(f"/v1/documents/{doc}/variants/en/export?format=po", headers=admin)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith(PO_TYPE)
+    assert re.fullmatch(rf'attachment; filename="{SLUG}\.fr-r1\.en\.po"', response.headers["content-disposition"]), (
+        response.headers["content-disposition"]
+    )
+    text = response.text
+    assert f"X-Liaison-Document: {doc}\\n" in text
+    assert "X-Liaison-Source-Locale: fr\\n" in text
+    assert "X-Liaison-Source-Revision: 1\\n" in text
+    assert "X-Liaison-Target-Locale: en\\n" in text
+    assert f"# X-Liaison-Document: {doc}\n" in text
+    msgfmt_check(response.content, tmp_path)
+
+    catalog = po_catalog(response.content)
+    assert str(catalog.locale) == "en"
+    found = entries(catalog)
+    assert list(found) == ["title", "s3-h", "s3-list.1", "s3-list.2", "s3-list.3", "last-modified"]
+    assert found["title"].id == "Service de sécurité intérieure"
+    assert found["title"].string == "Internal Security section"
+    assert found["last-modified"].id == "Dernière modification le {fact:page.last_modified:long}"
+    assert found["last-modified"].string == "Last modified on {fact:page.last_modified:long}"
+    assert "{fact:iss.established_year}" in found["s3-list.1"].id
+    assert not any(message.fuzzy for message in found.values())
+
+    # A locale with no translation yet exports the source with empty targets.
+    fragment = await fragment_id(seeded, FRAGMENT)
+    response = await client.get(f"/v1/documents/{fragment}/variants/en/export", headers=admin)
+    assert response.status_code == 200
+    intro = entries(po_catalog(response.content))["dci-intro"]
+    assert '<a href="https://www.interieur.gouv.fr/">' in intro.id
+    assert "<strong>Direction de la coopération internationale (DCI)</strong>" in intro.id
+
+
+async def test_xliff_export_is_xliff_2_with_the_segment_ids(
+    client: Client, admin: dict[str, str], seeded: Database
+) -> None:
+    doc = await page_id(seeded, "in-new-delhi", SLUG)
+    response = await client.get(f"/v1/documents/{doc}/variants/en/export?format=xliff", headers=admin)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith(XLIFF_TYPE)
+    assert response.headers["content-disposition"] == f'attachment; filename="{SLUG}.fr-r1.en.xlf"'
+    root = xml(response.content)
+    assert root.tag == XLIFF + "xliff"
+    assert (root.get("version"), root.get("srcLang"), root.get("trgLang")) == ("2.0", "fr", "en")
+    file = root.find(XLIFF + "file")
+    assert file is not None
+    assert file.get("{urn:liaison:xliff:1}document") == str(doc)
+    assert file.get("{urn:liaison:xliff:1}sourceRevision") == "1"
+    units = xliff_units(response.content)
+    po_ids = list(entries(po_catalog(await export(client, admin, doc))))
+    assert list(units) == po_ids
+    segment = units["last-modified"].find(XLIFF + "segment")
+    assert segment is not None
+    assert segment.get("state") == "translated"
+    assert segment.findtext(XLIFF + "source") == "Dernière modification le {fact:page.last_modified:long}"
+    assert segment.findtext(XLIFF + "target") == "Last modified on {fact:page.last_modified:long}"
+    # Markup travels as escaped text, never as XML elements.
+    fragment = await fragment_id(seeded, FRAGMENT)
+    intro = xliff_units(await export(client, admin, fragment, "xliff"))["dci-intro"]
+    assert b"&lt;strong&gt;" in ET.tostring(intro)
+    assert intro.find(f"{XLIFF}segment/{XLIFF}source/*") is None
+
+
+async def test_export_needs_a_token_and_a_translation_locale(
+    client: Client, admin: dict[str, str], seeded: Database, make_token: Any
+) -> None:
+    doc = await page_id(seeded, "in-new-delhi", SLUG)
+    assert (await client.get(f"/v1/documents/{doc}/variants/en/export")).status_code == 401
+    reader = await make_token("reader", sites=["np-kathmandu"], name="elsewhere")
+    assert (await client.get(f"/v1/documents/{doc}/variants/en/export", headers=reader)).status_code == 403
+    response = await client.get(f"/v1/documents/{doc}/variants/fr/export", headers=admin)
+    assert response.status_code == 422
+    assert (await client.get(f"/v1/documents/{doc}/variants/en/export?format=doc", headers=admin)).status_code == 400
+    assert (await client.get(f"/v1/documents/{doc}/variants/de/export", headers=admin)).status_code == 422
+
+
+# -- the round trip ------------------------------------------------------------------------
+
+
+async def test_po_round_trip_of_the_seed_page_keeps_its_facts(
+    client: Client, admin: dict[str, str], seeded: Database, tmp_path: Path
+) -> None:
+    doc = await page_id(seeded, "in-new-delhi", SLUG)
+    source = await render(client, "fr")
+    filled = filled_po(await export(client, admin, doc))
+    msgfmt_check(filled, tmp_path)
+
+    response = await upload(client, admin, doc, filled)
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert response.headers["etag"] == '"r2"'
+    assert (created["locale"], created["number"], created["base_revision"], created["source_revision"]) == (
+        "en",
+        2,
+        1,
+        1,
+    )
+    assert created["title"] == "EN: Service de sécurité intérieure"
+    fr_blocks = await source_blocks(client, admin, doc, "fr", 1)
+    assert [b.get("id") for b in created["blocks"]] == [b.get("id") for b in fr_blocks]
+    assert created["blocks"][0] == fr_blocks[0], "the fragment include is kept as it is"
+
+    await publish(client, admin, doc, "en", 2)
+    translated = await render(client, "en")
+    assert translated["revision"] == 2
+    assert translated["facts"] == source["facts"]
+    assert translated["fragments"] == source["fragments"]
+    assert translated["title"] == "EN: Service de sécurité intérieure"
+    assert "EN: Dernière modification le " in translated["html"]
+    assert "July 30, 2018" in translated["html"], "facts are formatted for the translation's locale"
+
+
+async def test_xliff_round_trip_and_the_unchanged_export_imports_as_is(
+    client: Client, admin: dict[str, str], seeded: Database
+) -> None:
+    doc = await page_id(seeded, "in-new-delhi", SLUG)
+    # The export of an up-to-date translation is complete: importing it unchanged works (header fields path).
+    response = await upload(client, admin, doc, await export(client, admin, doc))
+    assert response.status_code == 201, response.text
+    assert response.json()["number"] == 2
+
+    content = await export(client, admin, doc, "xliff")
+    root = xml(content)
+    for segment in root.iter(XLIFF + "segment"):
+        target = segment.find(XLIFF + "target")
+        assert target is not None
+        target.text = translate(segment.findtext(XLIFF + "source") or "")
+        segment.set("state", "translated")
+    filled = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    response = await upload(client, admin, doc, filled, media_type=XLIFF_TYPE)
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert (created["number"], created["base_revision"], created["source_revision"]) == (3, 2, 1)
+    await publish(client, admin, doc, "en", 3)
+    assert (await render(client, "en"))["facts"] == (await render(client, "fr"))["facts"]
+
+    # ?format= wins over a Content-Type that says nothing.
+    response = await client.post(
+        f"/v1/documents/{doc}/variants/en/import?format=xliff",
+        content=filled,
+        headers={**admin, "Content-Type": "application/octet-stream"},
+    )
+    assert response.status_code == 201, response.text
+
+
+async def test_import_needs_a_translator_of_that_locale(
+    client: Client, admin: dict[str, str], seeded: Database, make_token: Any
+) -> None:
+    doc = await page_id(seeded, "in-new-delhi", SLUG)
+    content = filled_po(await export(client, admin, doc))
+    reader = await make_token("reader", name="reader")
+    french = await make_token("translator", locales=["fr"], name="fr translator")
+    english = await make_token("translator", sites=["in-new-delhi"], locales=["en"], name="en translator")
+    before = await dump(seeded)
+    assert (await upload(client, {}, doc, content)).status_code == 401
+    assert (await upload(client, reader, doc, content)).status_code == 403
+    assert (await upload(client, french, doc, content)).status_code == 403
+    assert await dump(seeded) == before
+    response = await upload(client, english, doc, content)
+    assert response.status_code == 201, response.text
+    assert response.json()["author"] == "en translator"
+
+
+# -- refusals ------------------------------------------------------------------------------
+
+
+def _replace(segment: str, old: str, new: str) -> Callable[[str, str], str]:
+    def edit(segment_id: str, text: str) -> str:
+        if segment_id != segment:
+            return text
+        assert old in text, (old, text)
+        return text.replace(old, new)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        pytest.param(
+            _replace("s3-list.1", "{fact:iss.established_year}", "2001"),
+            {("s3-list.1", "placeholder")},
+            id="dropped-placeholder",
+        ),
+        pytest.param(
+            _replace("s3-h", "New Delhi", "New Delhi ({fact:network.staff_count})"),
+            {("s3-h", "placeholder")},
+            id="added-placeholder",
+        ),
+        pytest.param(
+            _replace("last-modified", "{fact:page.last_modified:long}", "{fact:page.last_modified:short}"),
+            {("last-modified", "placeholder")},
+            id="changed-placeholder-format",
+        ),
+        pytest.param(
+            _replace("s3-list.1", "{fact:network.embassy_count}", "{fact:network.country_count}"),
+            {("s3-list.1", "placeholder")},
+            id="changed-placeholder-key",
+        ),
+        pytest.param(
+            _replace("s3-list.2", "Delhi", "Delhi <script>alert(1)</script>"),
+            {("s3-list.2", "markup")},
+            id="raw-html",
+        ),
+        pytest.param(
+            _replace("s3-list.2", "Delhi", '<a href="https://evil.example/">Delhi</a>'),
+            {("s3-list.2", "link")},
+            id="added-link",
+        ),
+        pytest.param(_replace("title", "EN: ", "<em>EN</em>: "), {("title", "markup")}, id="markup-in-title"),
+        pytest.param(_replace("s3-h", "EN: ", "EN: {oops} "), {("s3-h", "markup")}, id="lone-brace"),
+        pytest.param(
+            lambda segment_id, text: "" if segment_id in ("s3-h", "s3-list.3") else text,
+            {("s3-h", "untranslated"), ("s3-list.3", "untranslated")},
+            id="untranslated",
+        ),
+    ],
+)
+async def test_import_refuses_a_translation_that_breaks_a_segment(
+    client: Client,
+    admin: dict[str, str],
+    seeded: Database,
+    edit: Callable[[str, str], str],
+    expected: set[tuple[str, str]],
+) -> None:
+    doc = await page_id(seeded, "in-new-delhi", SLUG)
+    problem = await refused(client, admin, seeded, doc, filled_po(await export(client, admin, doc), edit))
+    assert problem["type"] == "urn:liaison:problem:segment-mismatch"
+    assert faults(problem) == expected
+    for segment_id, _ in expected:
+        assert segment_id in problem["detail"]
+
+
+async def test_import_refuses_missing_unknown_fuzzy_and_duplicate_segments(
+    client: Client, admin: dict[str, str], seeded: Database
+) -> None:
+    doc = await page_id(seeded, "in-new-delhi", SLUG)
+    exported = await export(client, admin, doc)
+
+    catalog = po_catalog(filled_po(exported))
+    catalog.delete(entries(catalog)["s3-list.2"].id, context="s3-list.2")
+    catalog.add("Texte", "Text", context="s9-extra")
+    problem = await refused(client, admin, seeded, doc, po_bytes(catalog))
+    assert faults(problem) == {("s3-list.2", "missing"), ("s9-extra", "unknown")}
+
+    catalog = po_catalog(filled_po(exported))
+    entries(catalog)["s3-h"].flags.add("fuzzy")
+    problem = await refused(client, admin, seeded, doc, po_bytes(catalog))
+    assert faults(problem) == {("s3-h", "needs-review")}
+
+    content = await export(client, admin, doc, "xliff")
+    root = xml(content)
+    file = root.find(XLIFF + "file")
+    assert file is not None
+    units = list(file.iter(XLIFF + "unit"))
+    file.remove(units[2])
+    units[1].set("id", "nowhere")
+    problem = await refused(
+        client, admin, seeded, doc, ET.tostring(root, encoding="utf-8", xml_declaration=True), media_type=XLIFF_TYPE
+    )
+    assert faults(problem) == {("s3-h", "missing"), ("s3-list.1", "missing"), ("nowhere", "unknown")}
+
+
+async def test_import_refuses_a_changed_link_target(client: Client, admin: dict[str, str], seeded: Database) -> None:
+    fragment = await fragment_id(seeded, FRAGMENT)
+    content = await export(client, admin, fragment, "xliff")
+    root = xml(content)
+    for segment in root.iter(XLIFF + "segment"):
+        target = segment.find(XLIFF + "target")
+        if target is None:
+            target = ET.SubElement(segment, XLIFF + "target")
+        target.text = translate(segment.findtext(XLIFF + "source") or "")
+        segment.set("state", "translated")
+    good = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    bad = good.replace(b"https://www.interieur.gouv.fr/", b"https://www.interieur.example/", 2)
+    assert bad.count(b"https://www.interieur.example/") == 2
+    # Only the target's link changes: the source keeps its own.
+    root = xml(bad)
+    for unit in root.iter(XLIFF + "unit"):
+        source = unit.find(f"{XLIFF}segment/{XLIFF}source")
+        if source is not None and source.text:
+            source.text = source.text.replace("https://www.interieur.example/", "https://www.interieur.gouv.fr/")
+    bad = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    problem = await refused(client, admin, seeded, fragment, bad, media_type=XLIFF_TYPE)
+    assert faults(problem) == {("dci-intro", "link")}
+    assert "https://www.interieur.example/" in problem["segments"][0]["detail"]
+
+    response = await upload(client, admin, fragment, good, media_type=XLIFF_TYPE)
+    assert response.status_code == 201, response.text
+
+
+async def test_import_refuses_a_file_for_another_document_or_revision(
+    client: Client, admin: dict[str, str], seeded: Database
+) -> None:
+    doc = await page_id(seeded, "in-new-delhi", SLUG)
+    other = await page_id(seeded, "np-kathmandu", SLUG)
+    content = filled_po(await export(client, admin, doc))
+
+    problem = await refused(client, admin, seeded, other, content)
+    assert problem["type"] == "urn:liaison:problem:invalid-translation-file"
+    assert problem["segments"] == []
+    assert any(f"for document {doc}, not document {other}" in reason for reason in problem["reasons"])
+
+    def with_field(name: str, value: str) -> bytes:
+        catalog = po_catalog(content)
+        catalog.header_comment = re.sub(rf"(# {name}: ).*", rf"\g<1>{value}", catalog.header_comment)
+        return po_bytes(catalog)
+
+    problem = await refused(client, admin, seeded, doc, with_field("X-Liaison-Document", str(other)))
+    assert problem["type"] == "urn:liaison:problem:invalid-translation-file"
+    problem = await refused(client, admin, seeded, doc, with_field("X-Liaison-Source-Revision", "2"))
+    assert problem["reasons"] == ["the fr source has no revision 2"]
+    problem = await refused(client, admin, seeded, doc, with_field("X-Liaison-Target-Locale", "fr"))
+    assert problem["reasons"] == ["the file's target locale is fr, not en"]
+    problem = await refused(client, admin, seeded, doc, with_field("X-Liaison-Source-Revision", "²"))
+    assert problem["reasons"] == ["the file names no source revision (found '²')"]
+
+    # A second source revision exists: a file that claims it but carries revision 1's texts is refused.
+    fr = await source_blocks(client, admin, doc, "fr", 1)
+    edited = [
+        {**block, "content": [{"type": "text", "text": "Un autre titre"}]} if block.get("id") == "s3-h" else block
+        for block in fr
+    ]
+    await write(
+        client, admin, doc, "fr", {"title": "Service de sécurité intérieure", "blocks": edited, "base_revision": 1}
+    )
+    problem = await refused(client, admin, seeded, doc, with_field("X-Liaison-Source-Revision", "2"))
+    assert faults(problem) == {("s3-h", "source-changed")}
+
+    # A file for revision 1 is still accepted; once en translates revision 2, it is refused as older.
+    response = await upload(client, admin, doc, filled_po(await export(client, admin, doc)))
+    assert response.status_code == 201, response.text
+    assert response.json()["source_revision"] == 2
+    problem = await refused(client, admin, seeded, doc, content)
+    assert problem["reasons"] == [
+        "the en translation already translates fr revision 2; this file is for the older revision 1: export again"
+    ]
+
+    # Importing into the source locale makes no sense.
+    problem = await refused(client, admin, seeded, doc, content, locale="fr")
+    assert problem["type"] == "urn:liaison:problem:invalid-content"
+
+
+@pytest.mark.parametrize(
+    ("content", "media_type"),
+    [
+        pytest.param(b"", PO_TYPE, id="empty"),
+        pytest.param(b"\xff\xfe\x00garbage\x00", PO_TYPE, id="binary-po"),
+        pytest.param(b'msgid "unterminated\nmsgstr "x"\n', PO_TYPE, id="broken-po"),
+        pytest.param(b"just some words\n", PO_TYPE, id="not-po"),
+        pytest.param(b"<xliff version='2.0'><file", XLIFF_TYPE, id="broken-xml"),
+        pytest.param(b"<html><body>hello</body></html>", XLIFF_TYPE, id="not-xliff"),
+        pytest.param(
+            b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]>'
+            b'<xliff xmlns="urn:oasis:names:tc:xliff:document:2.0" version="2.0"><file id="f">&a;</file></xliff>',
+            XLIFF_TYPE,
+            id="dtd",
+        ),
+        pytest.param(
+            b'<xliff xmlns="urn:oasis:names:tc:xliff:document:1.2" version="1.2"><file/></xliff>',
+            XLIFF_TYPE,
+            id="xliff-1.2",
+        ),
+        pytest.param(b"\x00\x01\x02", "application/octet-stream", id="sniffed"),
+    ],
+)
+async def test_import_refuses_a_malformed_file(
+    client: Client, admin: dict[str, str], seeded: Database, content: bytes, media_type: str
+) -> None:
+    doc = await page_id(seeded, "in-new-delhi", SLUG)
+    problem = await refused(client, admin, seeded, doc, content, media_type=media_type)
+    assert problem["type"] == "urn:liaison:problem:invalid-translation-file"
+    assert problem["detail"].startswith("the file cannot be imported")
+
+
+# -- drift ---------------------------------------------------------------------------------
+
+
+async def test_after_two_source_paragraphs_change_exactly_those_are_fuzzy_and_listed(
+    client: Client, admin: dict[str, str], seeded: Database, tmp_path: Path
+) -> None:
+    fragment = await fragment_id(seeded, FRAGMENT)
+    old = await source_blocks(client, admin, fragment, "fr", 1)
+    old_text = {b["id"]: b["content"][0]["text"] for b in old if b["id"] in ("dci-network", "dci-mission")}
+    edited = [
+        {**block, "content": [{"type": "text", "text": old_text[block["id"]] + " (modifié)"}]}
+        if block.get("id") in old_text
+        else block
+        for block in old
+    ]
+    title = (await client.get(f"/v1/documents/{fragment}/variants/fr/revisions/1", headers=admin)).json()["title"]
+    await write(client, admin, fragment, "fr", {"title": title, "blocks": edited, "base_revision": 1})
+
+    po = await export(client, admin, fragment)
+    msgfmt_check(po, tmp_path)
+    found = entries(po_catalog(po))
+    fuzzy = {segment_id for segment_id, message in found.items() if message.fuzzy}
+    assert fuzzy == {"dci-network", "dci-mission"}
+    previous = previous_ids(po)
+    assert previous == {segment_id: old_text[segment_id] for segment_id in fuzzy}
+    for segment_id in fuzzy:
+        assert found[segment_id].id == old_text[segment_id] + " (modifié)"
+        assert found[segment_id].string, "the old translation is kept, for review"
+    assert all(message.string for message in found.values())
+
+    units = xliff_units(await export(client, admin, fragment, "xliff"))
+    initial = {key for key, unit in units.items() if unit.find(XLIFF + "segment").get("state") == "initial"}  # type: ignore[union-attr]
+    assert initial == {"dci-network", "dci-mission"}
+    note = units["dci-network"].find(f"{XLIFF}notes/{XLIFF}note[@category='previous-source']")
+    assert note is not None
+    assert note.text == old_text["dci-network"]
+
+    status = await client.get(f"/v1/documents/{fragment}/translations", headers=admin)
+    assert status.status_code == 200, status.text
+    en = next(item for item in status.json()["locales"] if item["locale"] == "en")
+    assert en["status"] == "outdated"
+    assert en["changed_segments"] == ["dci-network", "dci-mission"]
+    fr = next(item for item in status.json()["locales"] if item["locale"] == "fr")
+    assert fr["changed_segments"] == []
+
+    # The fuzzy file is refused as it is; reviewed (fuzzy removed), it imports and is up to date.
+    problem = await refused(client, admin, seeded, fragment, po)
+    assert faults(problem) == {("dci-network", "needs-review"), ("dci-mission", "needs-review")}
+    catalog = po_catalog(po)
+    for message in entries(catalog).values():
+        message.flags.discard("fuzzy")
+    response = await upload(client, admin, fragment, po_bytes(catalog))
+    assert response.status_code == 201, response.text
+    status = await client.get(f"/v1/documents/{fragment}/translations", headers=admin)
+    en = next(item for item in status.json()["locales"] if item["locale"] == "en")
+    assert (en["status"], en["changed_segments"]) == ("up_to_date", [])
+
+
+# -- translation-outdated events -----------------------------------------------------------------
+
+
+async def test_publishing_a_changed_source_writes_a_translation_outdated_row(
+    client: Client, admin: dict[str, str], seeded: Database
+) -> None:
+    doc = await page_id(seeded, "in-new-delhi", SLUG)
+    known = len(await outbox_rows(seeded))
+    await publish(client, admin, doc, "fr", 1)  # the text en translates: not outdated
+    assert [r for r in (await outbox_rows(seeded))[known:] if r["kind"] == "translation_outdated"] == []
+
+    response = await client.put(
+        "/v1/facts/global/network.embassy_count",
+        json={"value": {"type": "integer", "value": 79}, "base_version": 1},
+        headers=admin,
+    )
+    assert response.status_code == 200, response.text
+    assert not any(r["kind"] == "translation_outdated" for r in await outbox_rows(seeded))
+
+    fr = await source_blocks(client, admin, doc, "fr", 1)
+    edited = [
+        {**block, "content": [{"type": "text", "text": "Dernière mise à jour le "}, block["content"][1]]}
+        if block.get("id") == "last-modified"
+        else block
+        for block in fr
+    ]
+    await write(
+        client, admin, doc, "fr", {"title": "Service de sécurité intérieure", "blocks": edited, "base_revision": 1}
+    )
+    known = len(await outbox_rows(seeded))
+    await publish(client, admin, doc, "fr", 2)
+    rows = (await outbox_rows(seeded))[known:]
+    outdated = [r for r in rows if r["kind"] == "translation_outdated"]
+    assert [(r["site"], r["slug"], r["locale"], r["reason"], r["revision"]) for r in outdated] == [
+        ("in-new-delhi", SLUG, "en", "publish", 1)
+    ]
+    assert "en translates fr revision 1" in outdated[0]["cause"]
+    assert {r["kind"] for r in rows} == {"published", "rerendered", "translation_outdated"}
+
+    # Its event is a page event old consumers decode (the agent just fetches the page again).
+    row = msgspec.convert({**outdated[0], "sequence": 7}, OutboxRow)
+    event = event_of(row, "http://liaison.test")
+    assert event.type == EVENT_TYPES["translation_outdated"] == "org.liaison.translation.outdated"
+    decoded = msgspec.json.decode(msgspec.json.encode(event), type=PageEvent)
+    assert (decoded.data.locale, decoded.data.reason, decoded.data.revision) == ("en", "publish", 1)
+
+    # The status lists the changed segment.
+    status = await client.get(f"/v1/documents/{doc}/translations", headers=admin)
+    en = next(item for item in status.json()["locales"] if item["locale"] == "en")
+    assert en["changed_segments"] == ["last-modified"]
+
+
+# -- the command line -------------------------------------------------------------------------
+
+
+def test_cli_export_and_import(seeded: Database, database_url: str, tmp_path: Path) -> None:
+    import asyncio
+
+    async def document() -> int:
+        database = Database.from_url(database_url)
+        try:
+            return await page_id(database, "in-new-delhi", SLUG)
+        finally:
+            await database.close()
+
+    doc = asyncio.run(document())
+    runner = CliRunner()
+    env = {"LIAISON_DATABASE_URL": database_url}
+    out = tmp_path / "page.en.po"
+    result = runner.invoke(
+        export_command, ["--document", str(doc), "--locale", "en", "--format", "po", "--out", str(out)], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert "6 segments, 0 to review" in result.output
+    result = runner.invoke(export_command, ["--document", str(doc), "--locale", "en", "--format", "xliff"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes.startswith(b"<?xml")
+
+    bad = tmp_path / "bad.po"
+    bad.write_bytes(filled_po(out.read_bytes(), _replace("s3-list.1", "{fact:iss.established_year}", "2001")))
+    result = runner.invoke(import_command, ["--document", str(doc), "--locale", "en", str(bad)], env=env)
+    assert result.exit_code == 1
+    assert "s3-list.1: placeholder" in result.output
+
+    good = tmp_path / "good.po"
+    good.write_bytes(filled_po(out.read_bytes()))
+    result = runner.invoke(
+        import_command, ["--document", str(doc), "--locale", "en", "--message", "x" * 1001, str(good)], env=env
+    )
+    assert result.exit_code == 1
+    assert "message: Expected `str` of length <= 1000" in result.output
+    result = runner.invoke(
+        import_command, ["--document", str(doc), "--locale", "en", "--message", "Relu", str(good)], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert "revision 2 (translates source revision 1)" in result.output
+
+
+async def test_openapi_documents_the_routes(client: Client) -> None:
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200, response.text
+    paths = response.json()["paths"]
+    export_path = "/v1/documents/{document_id}/variants/{locale}/export"
+    import_path = "/v1/documents/{document_id}/variants/{locale}/import"
+    assert "get" in paths[export_path]
+    body = paths[import_path]["post"]["requestBody"]["content"]
+    assert set(body) == {PO_TYPE, XLIFF_TYPE}
