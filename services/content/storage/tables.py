@@ -137,7 +137,7 @@ outbox = sa.Table(
     sa.Column("document_id", sa.Integer, nullable=False),
     sa.Column("slug", sa.String(121), nullable=False),
     sa.Column("locale", sa.String(35), nullable=False),
-    sa.Column("kind", sa.String(20), nullable=False),  # published | unpublished | rerendered
+    sa.Column("kind", sa.String(20), nullable=False),  # published | unpublished | rerendered | translation_outdated
     sa.Column("reason", sa.String(20), nullable=False),  # publish | unpublish | fact | fragment | alternates
     sa.Column("revision", sa.Integer),
     sa.Column("cause", sa.String(200), nullable=False),
