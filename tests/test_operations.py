@@ -1,0 +1,140 @@
+"""Health checks, Prometheus metrics, request ids, and logs that never carry a token."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import logging
+from pathlib import Path
+
+import httpx
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from services.content.storage.database import Database
+from services.content.storage.outbox import OutboxQueries
+from services.content.usecases.tokens import create_token
+from services.logging_setup import JsonFormatter, configure_logging
+from tests.sync_support import Process, free_port, sync_env, test_redis_url, wait_http
+
+Client = AsyncTestClient[Litestar]
+PAGE = "/v1/sites/in-new-delhi/pages/internal-security-section"
+
+
+async def test_live_and_ready(client: Client, seeded: Database) -> None:
+    assert (await client.get("/health/live")).json() == {"status": "ok"}
+    ready = await client.get("/health/ready")
+    assert ready.status_code == 200, ready.text
+    body = ready.json()
+    assert body["database"] == "ok"
+    assert body["migrations"] == "ok"
+    assert "redis" in body
+
+
+async def test_ready_is_503_when_migrations_are_behind(client: Client, db: Database, seeded: Database) -> None:
+    async with db.transaction() as repo:
+        await repo.conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
+    ready = await client.get("/health/ready")
+    assert ready.status_code == 503
+    assert ready.json()["migrations"].startswith("at 0001")
+
+
+async def test_metrics_count_requests_by_route_and_status_and_show_the_outbox(
+    client: Client, admin: dict[str, str], seeded: Database
+) -> None:
+    await client.get(PAGE, params={"locale": "fr"})
+    await client.get("/v1/sites/nowhere/pages/x")
+    await client.put(
+        "/v1/facts/global/network.embassy_count",
+        json={"value": {"type": "integer", "value": 79}, "base_version": 1},
+        headers=admin,
+    )
+    text = (await client.get("/metrics")).text
+    route = 'route="/v1/sites/{site}/pages/{slug}"'
+    assert f'liaison_http_requests_total{{method="GET",{route},status="200"}}' in text
+    assert f'{route},status="404"' in text
+    assert "liaison_http_request_duration_seconds_bucket" in text
+    async with seeded.reading() as repo:
+        backlog, _ = await OutboxQueries.of(repo).backlog()
+    assert backlog >= 4  # the fact fans out to 2 sites x 2 locales, and no relay runs here
+    assert f"liaison_outbox_backlog {float(backlog)}" in text
+    assert "liaison_outbox_oldest_age_seconds" in text
+    assert 'liaison_site_sequence{site="in-new-delhi",state="sequenced"}' in text
+
+
+async def test_request_id_is_carried_or_made(client: Client, seeded: Database) -> None:
+    carried = await client.get("/v1/sites", headers={"X-Request-ID": "abc-123"})
+    assert carried.headers["x-request-id"] == "abc-123"
+    made = await client.get("/v1/sites", headers={"X-Request-ID": "bad id with spaces"})
+    assert made.headers["x-request-id"] != "bad id with spaces"
+    assert len(made.headers["x-request-id"]) == 32
+
+
+def test_no_log_line_carries_a_token_or_its_hash(database_url: str, seeded: Database, tmp_path: Path) -> None:
+    """A real server process, JSON logs, requests with good, bad and revoked tokens: none is logged."""
+
+    secret = _issue_sync(database_url)
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    port = free_port()
+    env = {**sync_env(database_url, test_redis_url(), port), "LIAISON_LOG_FORMAT": "json"}
+    server = Process(["serve", "--port", str(port)], env, tmp_path / "server.log")
+    try:
+        api = f"http://127.0.0.1:{port}"
+        wait_http(api + "/health/live")
+        for path in ("/v1/documents/1", "/v1/documents/999999", "/v1/nope", "/v1/documents/1/variants/de/revisions"):
+            httpx.get(api + path, headers={"Authorization": f"Bearer {secret}"})
+        httpx.get(api + "/v1/documents/1", headers={"Authorization": "Bearer lsn_wrong"})
+        httpx.post(api + "/v1/sites", content=b"{", headers={"Authorization": f"Bearer {secret}"})
+    finally:
+        server.close()
+    output = (tmp_path / "server.log").read_text()
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert any("/v1/documents/1" in line for line in lines), "the requests were logged"
+    for line in lines:
+        json.loads(line)  # every line is one JSON object
+    assert secret not in output
+    assert digest not in output
+    assert "lsn_wrong" not in output
+
+
+def _issue_sync(database_url: str) -> str:
+    async def issue() -> str:
+        db = Database.from_url(database_url, pooled=False)
+        try:
+            return (await create_token(db, "leaky", "editor", None, None)).secret
+        finally:
+            await db.close()
+
+    return asyncio.run(issue())
+
+
+def test_json_logs_are_one_object_per_line_with_the_request_id() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("liaison.test-json")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("relay: Redis unreachable")
+    finally:
+        logger.removeHandler(handler)
+    line = json.loads(stream.getvalue())
+    assert line["level"] == "warning"
+    assert line["message"] == "relay: Redis unreachable"
+    assert line["logger"] == "liaison.test-json"
+    assert "request_id" in line
+
+
+def test_configure_logging_installs_one_handler() -> None:
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_logging("json")
+        assert len(root.handlers) == 1
+        assert isinstance(root.handlers[0].formatter, JsonFormatter)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])

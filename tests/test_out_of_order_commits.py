@@ -1,0 +1,75 @@
+"""A transaction that commits after a later one still gets its event: sequences follow visibility."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from redis.asyncio import Redis
+
+from services.content.settings import Settings
+from services.content.storage.database import Database
+from services.content.usecases import changes
+from services.sync.redis_client import make_redis
+from services.sync.relay import Relay
+from tests.databases import backend
+from tests.sync_support import assert_each_event_once, stream_sequences, test_redis_url
+
+SLUG = "internal-security-section"
+
+
+async def _document_id(db: Database) -> int:
+    async with db.reading() as repo:
+        site = await repo.site("in-new-delhi")
+        assert site is not None
+        page = await repo.page(site.id, SLUG)
+        assert page is not None
+        return page.id
+
+
+async def test_a_transaction_committing_late_is_still_relayed_once(database_url: str, seeded: Database) -> None:
+    prefix = f"test:{uuid.uuid4().hex[:8]}:events:"
+    settings = Settings(database_url=database_url, redis_url=test_redis_url(), stream_prefix=prefix)
+    redis: Redis = make_redis(settings.redis_url)
+    # A second engine: the held transaction and the later one must be different connections.
+    other = Database.from_url(database_url, pooled=False)
+    relay = Relay(settings, seeded, redis)
+    try:
+        while await relay.round():
+            pass
+        document = await _document_id(seeded)
+        held_open = asyncio.Event()
+        release = asyncio.Event()
+
+        async def early_but_slow() -> None:
+            async with other.transaction() as repo:
+                # Takes its outbox id first...
+                await changes.page_publication_changed(repo, document, "in-new-delhi", SLUG, "fr", 1)
+                held_open.set()
+                await release.wait()  # ...and commits last.
+
+        slow = asyncio.create_task(early_but_slow())
+        await held_open.wait()
+        if backend() == "postgres":
+            async with seeded.transaction() as repo:
+                await changes.page_publication_changed(repo, document, "in-new-delhi", SLUG, "en", 1)
+            assert await relay.round() > 0  # the later transaction's rows go out first
+            release.set()
+            await slow
+        else:
+            # SQLite has one writer at a time: the later writer waits, so ids are commit order.
+            release.set()
+            await slow
+            async with seeded.transaction() as repo:
+                await changes.page_publication_changed(repo, document, "in-new-delhi", SLUG, "en", 1)
+        while await relay.round():
+            pass
+        await assert_each_event_once(seeded, redis, prefix)
+        sequences = await stream_sequences(redis, prefix + "in-new-delhi")
+        assert sequences == sorted(sequences)
+    finally:
+        keys = [key async for key in redis.scan_iter(match=prefix + "*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+        await other.close()
