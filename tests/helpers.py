@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.content.storage.database import Database
+
 
 def text(value: str, **extra: Any) -> dict[str, Any]:
     """A text span."""
@@ -26,3 +28,21 @@ def paragraph(*spans: dict[str, Any], block_id: str | None = None) -> dict[str, 
 def revision(title: str, *blocks: dict[str, Any], **extra: Any) -> dict[str, Any]:
     """A revision body."""
     return {"title": title, "blocks": list(blocks), **extra}
+
+
+async def page_id(db: Database, site_key: str, slug: str = "internal-security-section") -> int:
+    """Id of a page, read from the database (there is no public lookup by slug)."""
+    async with db.reading() as repo:
+        site = await repo.site(site_key)
+        assert site is not None
+        document = await repo.page(site.id, slug)
+        assert document is not None
+        return document.id
+
+
+async def fragment_id(db: Database, key: str = "dci-internal-security") -> int:
+    """Id of a shared fragment."""
+    async with db.reading() as repo:
+        document = await repo.fragment(key)
+        assert document is not None
+        return document.id

@@ -14,7 +14,7 @@ from services.content.storage.database import Database
 from services.content.storage.tables import outbox
 from services.content.usecases.delivery import Delivery
 from tests.conftest import dump
-from tests.helpers import fact, paragraph, revision, text
+from tests.helpers import fact, fragment_id, page_id, paragraph, revision, text
 
 Client = AsyncTestClient[Litestar]
 
@@ -26,24 +26,6 @@ PROBLEM = "application/problem+json"
 
 
 # -- helpers -------------------------------------------------------------------------
-
-
-async def page_id(db: Database, site_key: str, slug: str) -> int:
-    """Id of a page, read from the database (there is no public lookup by slug)."""
-    async with db.reading() as repo:
-        site = await repo.site(site_key)
-        assert site is not None
-        document = await repo.page(site.id, slug)
-        assert document is not None
-        return document.id
-
-
-async def fragment_id(db: Database, key: str) -> int:
-    """Id of a shared fragment."""
-    async with db.reading() as repo:
-        document = await repo.fragment(key)
-        assert document is not None
-        return document.id
 
 
 async def new_page(client: Client, admin: dict[str, str], slug: str, site: str = "in-new-delhi") -> int:

@@ -45,7 +45,7 @@ from services.content.usecases.events import page_url
 from services.sync.redis_client import make_redis
 from services.sync.relay import LEASE, Relay, entry_id, stream_key
 from tests.conftest import TokenFactory, dump
-from tests.helpers import revision
+from tests.helpers import fragment_id, page_id, revision
 from tests.sync_support import (
     Process,
     assert_each_event_once,
@@ -171,24 +171,6 @@ async def backlog(db: Database) -> int:
 async def no_backlog(db: Database) -> bool:
     """Whether everything is relayed."""
     return await backlog(db) == 0
-
-
-async def page_id(db: Database, site_key: str, slug: str) -> int:
-    """Id of a page."""
-    async with db.reading() as repo:
-        site = await repo.site(site_key)
-        assert site is not None
-        document = await repo.page(site.id, slug)
-        assert document is not None
-        return document.id
-
-
-async def fragment_id(db: Database, key: str) -> int:
-    """Id of a shared fragment."""
-    async with db.reading() as repo:
-        document = await repo.fragment(key)
-        assert document is not None
-        return document.id
 
 
 async def stream_events(redis: Redis, stream: str) -> list[tuple[str, PageEvent]]:

@@ -16,6 +16,7 @@ from litestar.testing import AsyncTestClient
 from services.content.storage.database import Database
 from services.content.usecases.tokens import create_token, list_tokens, revoke_token
 from tests.conftest import TokenFactory, dump
+from tests.helpers import fragment_id, page_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_PREFIX = "urn:liaison:problem:"
@@ -30,24 +31,6 @@ Json = dict[str, Any]
 
 
 # -- helpers -----------------------------------------------------------------------
-
-
-async def page_id(db: Database, site: str, slug: str = SLUG) -> int:
-    """Id of a page, looked up in the database."""
-    async with db.reading() as repo:
-        found_site = await repo.site(site)
-        assert found_site is not None
-        page = await repo.page(found_site.id, slug)
-    assert page is not None
-    return page.id
-
-
-async def fragment_id(db: Database, key: str = FRAGMENT) -> int:
-    """Id of a shared fragment, looked up in the database."""
-    async with db.reading() as repo:
-        fragment = await repo.fragment(key)
-    assert fragment is not None
-    return fragment.id
 
 
 def revisions_url(document_id: int, locale: str) -> str:

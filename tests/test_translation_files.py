@@ -40,6 +40,7 @@ from services.content.storage.tables import outbox
 from services.content.translation_cli import export_command, import_command
 from services.content.usecases.events import event_of
 from tests.conftest import dump
+from tests.helpers import fragment_id, page_id
 
 Client = AsyncTestClient[Litestar]
 
@@ -62,24 +63,6 @@ def app(settings: Settings, db: Database) -> Litestar:
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-async def page_id(db: Database, site_key: str, slug: str) -> int:
-    """Id of a page, read from the database."""
-    async with db.reading() as repo:
-        site = await repo.site(site_key)
-        assert site is not None
-        document = await repo.page(site.id, slug)
-        assert document is not None
-        return document.id
-
-
-async def fragment_id(db: Database, key: str) -> int:
-    """Id of a shared fragment."""
-    async with db.reading() as repo:
-        document = await repo.fragment(key)
-        assert document is not None
-        return document.id
 
 
 async def write(client: Client, admin: dict[str, str], doc: int, locale: str, body: dict[str, Any]) -> None:
