@@ -557,22 +557,22 @@ class Repository:
 
     # -- published pages and the render graph --------------------------------------
 
+    @staticmethod
+    def _live_references() -> sa.Join:
+        """Join from references to their revision, its variant (only if that revision is live) and document."""
+        live = sa.and_(variants.c.id == revisions.c.variant_id, variants.c.published_revision == revisions.c.number)
+        return (
+            revision_references.join(revisions, revisions.c.id == revision_references.c.revision_id)
+            .join(variants, live)
+            .join(documents, documents.c.id == variants.c.document_id)
+        )
+
     async def published_pages_referencing(self, kind: str, targets: Iterable[str]) -> list[tuple[int, str, str]]:
         """(document id, site key, slug) of pages whose live revision in some locale references a target."""
         query = (
             sa.select(documents.c.id, sites.c.key, documents.c.slug)
             .distinct()
-            .select_from(
-                revision_references.join(revisions, revisions.c.id == revision_references.c.revision_id)
-                .join(
-                    variants,
-                    sa.and_(
-                        variants.c.id == revisions.c.variant_id, variants.c.published_revision == revisions.c.number
-                    ),
-                )
-                .join(documents, documents.c.id == variants.c.document_id)
-                .join(sites, sites.c.id == documents.c.site_id)
-            )
+            .select_from(self._live_references().join(sites, sites.c.id == documents.c.site_id))
             .where(revision_references.c.kind == kind, revision_references.c.target.in_(list(targets)))
             .where(documents.c.kind == "page")
         )
@@ -583,16 +583,7 @@ class Repository:
         query = (
             sa.select(documents.c.key)
             .distinct()
-            .select_from(
-                revision_references.join(revisions, revisions.c.id == revision_references.c.revision_id)
-                .join(
-                    variants,
-                    sa.and_(
-                        variants.c.id == revisions.c.variant_id, variants.c.published_revision == revisions.c.number
-                    ),
-                )
-                .join(documents, documents.c.id == variants.c.document_id)
-            )
+            .select_from(self._live_references())
             .where(revision_references.c.kind == kind, revision_references.c.target.in_(list(targets)))
             .where(documents.c.kind == "fragment")
         )
