@@ -19,6 +19,7 @@ from babel.messages.pofile import denormalize, read_po, write_po
 from click.testing import CliRunner
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from lxml import etree as lxml_etree
 
 from schemas.blocks import Block
 from schemas.events import EVENT_TYPES, PageEvent
@@ -346,6 +347,9 @@ async def test_xliff_export_is_xliff_2_with_the_segment_ids(
     units = xliff_units(response.content)
     po_ids = list(entries(po_catalog(await export(client, admin, doc))))
     assert list(units) == po_ids
+    # lxml, as translators' tools use it, reads the same units.
+    parsed = lxml_etree.fromstring(response.content)
+    assert parsed.xpath("//x:unit/@id", namespaces={"x": XLIFF.strip("{}")}) == po_ids
     segment = units["last-modified"].find(XLIFF + "segment")
     assert segment is not None
     assert segment.get("state") == "translated"
