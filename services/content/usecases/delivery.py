@@ -185,23 +185,25 @@ class Delivery:
         """The render to answer a request with; ``fresh`` skips the cache (used to honour min_revision)."""
         if fresh:
             self.cache.invalidate([])
-        index = await self.index(site, slug)
+        # One generation for the whole request: the index (with its alternates) and the render
+        # must both predate any invalidation, or neither is kept.
+        generation = self.cache.generation
+        index = await self.index(site, slug, generation)
         chosen = choose_locale(requested, list(index.published), index.site.fallback, index.site.default_locale)
         if chosen is None:
             raise NotFound(Message(N_("page '{slug}' of site '{site}' has no published variant"), slug=slug, site=site))
         locale, fallback = chosen
         entry = None if fresh else self.cache.render(site, slug, locale)
         if entry is None:
-            generation = self.cache.generation
             entry = await self._load_render(index, locale)
             self.cache.store_render(site, slug, locale, entry, generation)
         return ServedPage(entry, requested[0] if requested else None, fallback)
 
-    async def index(self, site: str, slug: str) -> PageIndex:
-        """The page's live locales (cached like renders)."""
+    async def index(self, site: str, slug: str, generation: int | None = None) -> PageIndex:
+        """The page's live locales (cached like renders), kept only if nothing changed since ``generation``."""
         index = self.cache.index(site, slug)
         if index is None:
-            generation = self.cache.generation
+            generation = self.cache.generation if generation is None else generation
             index = await self._load_index(site, slug)
             self.cache.store_index(site, slug, index, generation)
         return index
