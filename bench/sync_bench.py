@@ -37,14 +37,14 @@ from redis.asyncio import Redis
 from schemas.documents import DocumentCreate, PublishRequest, RevisionCreate
 from schemas.events import PageEvent
 from schemas.facts import FactCreate, IntegerValue
-from services.content.domain.access import Principal, Role
+from services.content.domain.access import Principal
 from services.content.storage.database import Database
 from services.content.usecases import documents, facts, revisions
 from services.content.usecases.tokens import create_token
 
 LIAISON = [sys.executable, "-m", "services.cli"]
 SITE = "in-new-delhi"
-BENCH_AUTHOR = Principal(token_id=0, name="bench", role=Role.ADMIN)
+BENCH_AUTHOR = Principal.system("bench")
 
 
 def _percentile(values: list[float], fraction: float) -> float:

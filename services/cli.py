@@ -2,49 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from services.content.domain.errors import DomainError
-from services.content.i18n import cli_catalog
+from services.cli_support import run_with_db, settings_from_env
 from services.content.i18n import cli_gettext as _
 from services.content.i18n import cli_ngettext as ngettext
-from services.content.settings import Settings
-from services.content.storage.database import Database
 from services.content.translation_cli import export_command, import_command
 from services.sync.cli import agent, sync
 
-T = TypeVar("T")
 console = Console()
 errors = Console(stderr=True)
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
-    async def run() -> T:
-        db = Database.from_url(settings.database_url)
-        try:
-            return await work(db)
-        finally:
-            await db.close()
-
-    try:
-        return asyncio.run(run())
-    except DomainError as exc:
-        raise click.ClickException(exc.message.format(cli_catalog())) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,7 +28,7 @@ def main(context: click.Context) -> None:
     """
     from services.logging_setup import configure_logging
 
-    settings = _settings()
+    settings = settings_from_env()
     configure_logging(settings.log_format)
     context.obj = settings
 
@@ -72,7 +44,7 @@ def migrate() -> None:
     """Bring the database to the latest schema."""
     from services.content.storage.migrate import upgrade
 
-    settings = _settings()
+    settings = settings_from_env()
     upgrade(settings.database_url)
     console.print(
         _("database at the latest schema ({url})").format(url=_redacted(settings.database_url)), style="green"
@@ -85,11 +57,9 @@ def seed(path: Path | None) -> None:
     """Load the demo content (New Delhi's Internal Security page, fr and en). Safe to run twice."""
     from services.content.demo.loader import DEMO_FILE, load_demo
 
-    settings = _settings()
     with console.status(_("loading demo content")) as status:
-        report = _with_db(
-            settings,
-            lambda db: load_demo(db, path or DEMO_FILE, lambda msg: status.update(_("loaded {item}").format(item=msg))),
+        report = run_with_db(
+            lambda db: load_demo(db, path or DEMO_FILE, lambda msg: status.update(_("loaded {item}").format(item=msg)))
         )
     counts = [
         ngettext("{count} site", "{count} sites", report.sites).format(count=report.sites),
@@ -108,7 +78,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     """Serve the content API."""
     import uvicorn
 
-    settings = _settings()
+    settings = settings_from_env()
     uvicorn.run(
         "services.content.asgi:app_factory",
         factory=True,
@@ -133,7 +103,7 @@ def dev(site: str, out_dir: str) -> None:
     import subprocess
     import time
 
-    settings = _settings()
+    settings = settings_from_env()
     command = [sys.executable, "-m", "services.cli"]
     target = f"{out_dir}/{site}"
     children = {
@@ -199,7 +169,7 @@ def token_create(name: str, role: str, sites: tuple[str, ...], locales: tuple[st
     """Create a token. Its secret is printed once and never stored."""
     from services.content.usecases.tokens import create_token
 
-    issued = _with_db(_settings(), lambda db: create_token(db, name, role, list(sites) or None, list(locales) or None))
+    issued = run_with_db(lambda db: create_token(db, name, role, list(sites) or None, list(locales) or None))
     errors.print(
         _("token {id} created for '{name}' ({role}); it will not be shown again:").format(
             id=issued.token.id, name=name, role=role
@@ -215,7 +185,7 @@ def token_list() -> None:
     from services.content.usecases.tokens import list_tokens
 
     table = Table(_("id"), _("name"), _("role"), _("sites"), _("locales"), _("created"), _("revoked"))
-    for t in _with_db(_settings(), list_tokens):
+    for t in run_with_db(list_tokens):
         table.add_row(
             str(t.id),
             t.name,
@@ -234,7 +204,7 @@ def token_revoke(token_id: int) -> None:
     """Revoke a token by id; it stops working at once."""
     from services.content.usecases.tokens import revoke_token
 
-    _with_db(_settings(), lambda db: revoke_token(db, token_id))
+    run_with_db(lambda db: revoke_token(db, token_id))
     console.print(_("token {id} revoked").format(id=token_id))
 
 

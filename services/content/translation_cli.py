@@ -6,49 +6,14 @@ token-less administrator (whoever can run the command can read the database anyw
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
 
 import click
 
-from services.content.domain.access import Principal, Role
-from services.content.domain.errors import DomainError
-from services.content.settings import Settings
-from services.content.storage.database import Database
+from services.cli_support import run_with_db
+from services.content.domain.access import Principal
 from services.content.usecases import translation_files
-
-T = TypeVar("T")
-
-
-def _principal(author: str) -> Principal:
-    return Principal(token_id=0, name=author, role=Role.ADMIN)
-
-
-def _run(work: Callable[[Database], Awaitable[T]]) -> T:
-    """Run ``work`` against the database of the LIAISON_* settings; a domain error ends the command."""
-    try:
-        settings = Settings.from_env()
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-    async def run() -> T:
-        db = Database.from_url(settings.database_url)
-        try:
-            return await work(db)
-        finally:
-            await db.close()
-
-    try:
-        return asyncio.run(run())
-    except DomainError as exc:
-        for fault in exc.context.get("segments") or []:
-            click.echo(f"  {fault['id'] or '-'}: {fault['problem']}: {fault['detail']}", err=True)
-        for reason in exc.context.get("reasons") or []:
-            click.echo(f"  {reason}", err=True)
-        raise click.ClickException(exc.detail) from None
 
 
 @click.command("export")
@@ -64,8 +29,10 @@ def export_command(document_id: int, locale: str, file_format: translation_files
     One entry per segment (title, heading, paragraph, list item), existing translations filled
     in, segments whose source changed since the translation marked fuzzy.
     """
-    exported = _run(
-        lambda db: translation_files.export_translation(db, _principal("liaison cli"), document_id, locale, file_format)
+    exported = run_with_db(
+        lambda db: translation_files.export_translation(
+            db, Principal.system("liaison cli"), document_id, locale, file_format
+        )
     )
     if out is None:
         sys.stdout.buffer.write(exported.content)
@@ -103,9 +70,9 @@ def import_command(
     """
     data = file.read_bytes()
     chosen = file_format or translation_files.detect_format(data, filename=file.name)
-    revision = _run(
+    revision = run_with_db(
         lambda db: translation_files.import_translation(
-            db, _principal(author), document_id, locale, data, chosen, message
+            db, Principal.system(author), document_id, locale, data, chosen, message
         )
     )
     click.echo(

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import click
+from redis.asyncio import Redis
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -38,19 +41,26 @@ def sync() -> None:
     """The relay that moves change events from the database to Redis, and its tools."""
 
 
+@asynccontextmanager
+async def database_and_redis(settings: Settings) -> AsyncIterator[tuple[Database, Redis]]:
+    """The database and a Redis client of one command, both closed when it ends."""
+    db = Database.from_url(settings.database_url)
+    redis = make_redis(settings.redis_url, settings.redis_socket_timeout)
+    try:
+        yield db, redis
+    finally:
+        await redis.aclose()
+        await db.close()
+
+
 @sync.command("run")
 @click.pass_obj
 def sync_run(settings: Settings) -> None:
     """Run the relay (one active at a time; others wait for the lease). SIGTERM stops it cleanly."""
 
     async def main() -> None:
-        db = Database.from_url(settings.database_url)
-        redis = make_redis(settings.redis_url, settings.redis_socket_timeout)
-        try:
+        async with database_and_redis(settings) as (db, redis):
             await Relay(settings, db, redis).run(stop_on_signals())
-        finally:
-            await redis.aclose()
-            await db.close()
 
     asyncio.run(main())
 
@@ -63,13 +73,8 @@ def sync_status_command(settings: Settings, as_json: bool) -> None:
     import msgspec
 
     async def main() -> None:
-        db = Database.from_url(settings.database_url)
-        redis = make_redis(settings.redis_url, settings.redis_socket_timeout)
-        try:
+        async with database_and_redis(settings) as (db, redis):
             status = await sync_status(settings, db, redis)
-        finally:
-            await redis.aclose()
-            await db.close()
         if as_json:
             click.echo(msgspec.json.encode(status))
             return
@@ -120,19 +125,15 @@ def sync_check(settings: Settings, max_backlog_age: float) -> None:
 
     async def main() -> list[str]:
         problems: list[str] = []
-        db = Database.from_url(settings.database_url)
-        redis = make_redis(settings.redis_url, settings.redis_socket_timeout)
-        try:
-            status = await sync_status(settings, db, redis)
-            await redis.ping()
-            if (status.oldest_unrelayed_age_seconds or 0) > max_backlog_age:
-                age = f"{status.oldest_unrelayed_age_seconds:.0f}"
-                problems.append(_("oldest unrelayed event is {seconds}s old").format(seconds=age))
-        except Exception as exc:  # a health check reports every failure the same way
-            problems.append(f"{exc.__class__.__name__}: {exc}")
-        finally:
-            await redis.aclose()
-            await db.close()
+        async with database_and_redis(settings) as (db, redis):
+            try:
+                status = await sync_status(settings, db, redis)
+                await redis.ping()
+                if (status.oldest_unrelayed_age_seconds or 0) > max_backlog_age:
+                    age = f"{status.oldest_unrelayed_age_seconds:.0f}"
+                    problems.append(_("oldest unrelayed event is {seconds}s old").format(seconds=age))
+            except Exception as exc:  # a health check reports every failure the same way
+                problems.append(f"{exc.__class__.__name__}: {exc}")
         return problems
 
     problems = asyncio.run(main())
@@ -150,9 +151,7 @@ def sync_replay(settings: Settings, site: str, first: int, last: int | None) -> 
     """Put a range of a site's events back into its stream where Redis lost them."""
 
     async def main() -> tuple[int, int, list[int]]:
-        db = Database.from_url(settings.database_url)
-        redis = make_redis(settings.redis_url, settings.redis_socket_timeout)
-        try:
+        async with database_and_redis(settings) as (db, redis):
             with Progress(console=console) as progress:
                 task = progress.add_task(_("replaying {site}").format(site=site), total=None)
                 return await replay(
@@ -164,9 +163,6 @@ def sync_replay(settings: Settings, site: str, first: int, last: int | None) -> 
                     last,
                     lambda done, total: progress.update(task, completed=done, total=total),
                 )
-        finally:
-            await redis.aclose()
-            await db.close()
 
     added, present, refused = asyncio.run(main())
     console.print(

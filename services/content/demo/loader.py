@@ -12,13 +12,13 @@ from schemas.blocks import Blocks
 from schemas.documents import DocumentCreate, PublishRequest, RevisionCreate
 from schemas.facts import FactCreate
 from schemas.sites import SiteCreate
-from services.content.domain.access import Principal, Role
+from services.content.domain.access import Principal
 from services.content.domain.model import Document
 from services.content.storage.database import Database
 from services.content.usecases import documents, facts, revisions, sites
 
 DEMO_FILE = Path(__file__).with_name("demo.json")
-SEED_AUTHOR = Principal(token_id=0, name="liaison seed", role=Role.ADMIN)
+SEED_AUTHOR = Principal.system("liaison seed")
 
 
 class VariantSeed(msgspec.Struct, forbid_unknown_fields=True):

@@ -74,6 +74,11 @@ class Principal(msgspec.Struct, frozen=True):
     sites: frozenset[str] | None = None
     locales: frozenset[str] | None = None
 
+    @classmethod
+    def system(cls, name: str) -> Principal:
+        """An all-sites admin acting for a local command (seed, import), not for a token holder."""
+        return cls(token_id=0, name=name, role=Role.ADMIN)
+
     def allows(self, action: Action, *, site: str | None, locale: str | None = None) -> bool:
         """Whether this token may do ``action`` on ``site`` (None: all sites) in ``locale``."""
         if _RANK[self.role] < _RANK[_NEEDS[action]]:
