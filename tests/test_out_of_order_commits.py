@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from services.content.settings import Settings
 from services.content.storage.database import Database
 from services.content.usecases import changes
-from services.sync.redis_client import make_redis
+from services.redis_client import make_redis
 from services.sync.relay import Relay
 from tests.databases import backend
 from tests.sync_support import assert_each_event_once, stream_sequences, test_redis_url

@@ -26,9 +26,9 @@ from schemas.events import sequence_text
 from services.content.settings import Settings
 from services.content.storage.database import Database
 from services.content.storage.outbox import OutboxQueries
+from services.redis_client import make_redis
 from services.sync.agent import MAX_EVENT_BYTES, SiteAgent
 from services.sync.agent_state import AgentState, StateFile, atomic_write
-from services.sync.redis_client import make_redis
 from services.sync.relay import Relay
 from tests.conftest import TokenFactory
 from tests.helpers import fact, paragraph, revision, text

@@ -42,7 +42,7 @@ from services.content.storage.tables import leases, outbox
 from services.content.usecases import changes
 from services.content.usecases import facts as fact_usecases
 from services.content.usecases.events import page_url
-from services.sync.redis_client import make_redis
+from services.redis_client import make_redis
 from services.sync.relay import LEASE, Relay, entry_id, stream_key
 from tests.conftest import TokenFactory, dump
 from tests.helpers import fragment_id, page_id, revision

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from redis.asyncio import Redis
 
 from services.content.storage.repository import RenderKey
-from services.sync.redis_client import REDIS_DOWN
+from services.redis_client import REDIS_DOWN
 
 logger = logging.getLogger("liaison.doorbell")
 

@@ -32,8 +32,8 @@ from redis.exceptions import ResponseError
 from schemas.delivery import PageList, PageRender
 from schemas.events import ChangeFeed, PageEvent
 from services.content.settings import Settings
+from services.redis_client import REDIS_DOWN, blocking_read_ms
 from services.sync.agent_state import AgentState, PageCopy, StateFile, atomic_write
-from services.sync.redis_client import REDIS_DOWN, blocking_read_ms
 from services.sync.relay import stream_key
 
 logger = logging.getLogger("liaison.agent")

@@ -18,8 +18,8 @@ from rich.table import Table
 from services.content.i18n import cli_gettext as _
 from services.content.settings import Settings
 from services.content.storage.database import Database
+from services.redis_client import make_redis
 from services.sync.agent import SiteAgent
-from services.sync.redis_client import make_redis
 from services.sync.relay import Relay
 from services.sync.status import GroupStatus, replay, sync_status
 

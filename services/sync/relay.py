@@ -39,7 +39,7 @@ from services.content.storage.outbox import OutboxQueries
 from services.content.storage.repository import OutboxRow, RenderKey
 from services.content.usecases.delivery import Delivery
 from services.content.usecases.events import encode_event, event_of
-from services.sync.redis_client import REDIS_DOWN
+from services.redis_client import REDIS_DOWN
 
 logger = logging.getLogger("liaison.relay")
 

@@ -14,7 +14,7 @@ from services.content.settings import Settings
 from services.content.storage.database import Database
 from services.content.storage.outbox import OutboxQueries
 from services.content.usecases.events import encode_event, event_of
-from services.sync.redis_client import REDIS_DOWN
+from services.redis_client import REDIS_DOWN
 from services.sync.relay import LEASE, entry_id, stream_key
 
 

@@ -26,7 +26,7 @@ from services.content.settings import Settings
 from services.content.storage.database import Database
 from services.content.usecases.delivery import Delivery
 from services.content.usecases.render_cache_sync import RenderCacheSync
-from services.sync.redis_client import make_redis
+from services.redis_client import make_redis
 
 API_VERSION = "1.0.0"
 

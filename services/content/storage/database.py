@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.content.storage.engine import READ_ONLY, create_engine
+from services.content.storage.engine import READ_ONLY, create_engine, ensure_sqlite_folder
 from services.content.storage.repository import RenderKey, Repository
 
 CommitListener = Callable[[Sequence[RenderKey]], None]
@@ -29,9 +27,7 @@ class Database:
     @classmethod
     def from_url(cls, url: str, *, pooled: bool = True) -> Database:
         """Create the engine for ``url`` (making the SQLite file's folder if needed)."""
-        parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        ensure_sqlite_folder(url)
         return cls(create_engine(url, pooled=pooled))
 
     @property

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 READ_ONLY = "liaison_read_only"
 """Execution option marking a connection that only reads (plain ``BEGIN`` on SQLite)."""
+
+
+def ensure_sqlite_folder(url: str) -> None:
+    """Create the folder of a SQLite file URL (``var/`` by default) so a fresh clone just works."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def create_engine(url: str, *, echo: bool = False, pooled: bool = True) -> AsyncEngine:

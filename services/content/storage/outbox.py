@@ -167,7 +167,3 @@ class OutboxQueries:
             )
         )
         return result.rowcount
-
-    async def all_sites(self) -> list[str]:
-        """Sites that have outbox rows."""
-        return [r[0] for r in await self.conn.execute(sa.select(outbox.c.site).distinct().order_by(outbox.c.site))]
