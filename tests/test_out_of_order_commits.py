@@ -1,4 +1,9 @@
-"""A transaction that commits after a later one still gets its event: sequences follow visibility."""
+"""Two writers of one site: sequences follow commit order, and every event is relayed once.
+
+A writer takes its site's next sequence in its own transaction and holds the
+counter row until it commits, so a second writer of the site waits for the first:
+the sequence a relay sees next is never one that a slower transaction will fill in later.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,6 @@ from services.content.storage.database import Database
 from services.content.usecases import changes
 from services.redis_client import make_redis
 from services.sync.relay import Relay
-from tests.databases import backend
 from tests.sync_support import assert_each_event_once, stream_sequences, test_redis_url
 
 SLUG = "internal-security-section"
@@ -27,7 +31,9 @@ async def _document_id(db: Database) -> int:
         return page.id
 
 
-async def test_a_transaction_committing_late_is_still_relayed_once(database_url: str, seeded: Database) -> None:
+async def test_a_second_writer_of_a_site_waits_and_both_are_relayed_once_in_order(
+    database_url: str, seeded: Database
+) -> None:
     prefix = f"test:{uuid.uuid4().hex[:8]}:events:"
     settings = Settings(database_url=database_url, redis_url=test_redis_url(), stream_prefix=prefix)
     redis: Redis = make_redis(settings.redis_url)
@@ -50,18 +56,18 @@ async def test_a_transaction_committing_late_is_still_relayed_once(database_url:
 
         slow = asyncio.create_task(early_but_slow())
         await held_open.wait()
-        if backend() == "postgres":
+
+        async def later() -> None:
             async with seeded.transaction() as repo:
                 await changes.page_publication_changed(repo, document, "in-new-delhi", SLUG, "en", 1)
-            assert await relay.round() > 0  # the later transaction's rows go out first
-            release.set()
-            await slow
-        else:
-            # SQLite has one writer at a time: the later writer waits, so ids are commit order.
-            release.set()
-            await slow
-            async with seeded.transaction() as repo:
-                await changes.page_publication_changed(repo, document, "in-new-delhi", SLUG, "en", 1)
+
+        late = asyncio.create_task(later())
+        await asyncio.sleep(0.5)
+        assert not late.done(), "the second writer of the site waits for the first to commit"
+        assert await relay.round() == 0, "nothing uncommitted is visible to the relay"
+        release.set()
+        await slow
+        await late
         while await relay.round():
             pass
         await assert_each_event_once(seeded, redis, prefix)

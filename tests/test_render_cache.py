@@ -1,56 +1,105 @@
-"""A render computed while a change commits is never kept: the next request sees the change."""
+"""The render cache: a build overtaken by a change is never kept; builds are shared and batched."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
 from typing import Any
 
 import pytest
 
+from schemas.facts import FactUpdate, IntegerValue
+from services.content.domain.access import Principal
 from services.content.storage.database import Database
-from services.content.storage.repository import RenderKey
-from services.content.usecases.delivery import Delivery, PageIndex, RenderEntry
+from services.content.storage.repository import RenderKey, Repository
+from services.content.usecases import facts
+from services.content.usecases.delivery import Delivery, PageBuild
+from services.content.usecases.render_inputs import PageKey, RenderInputs
 
 SITE, SLUG = "in-new-delhi", "internal-security-section"
+FACT = "network.embassy_count"
+
+
+def _count_loads(monkeypatch: pytest.MonkeyPatch, during: Any = None) -> list[int]:
+    """Count `RenderInputs.load` calls (one per batch); run ``during`` right after each load."""
+    calls: list[int] = []
+    load = RenderInputs.load
+
+    async def counted(self: RenderInputs, repo: Repository, pages: Any) -> None:
+        calls.append(len(pages))
+        await load(self, repo, pages)
+        if during is not None:
+            during()
+
+    monkeypatch.setattr(RenderInputs, "load", counted)
+    return calls
 
 
 async def test_an_invalidation_during_a_render_keeps_neither_the_render_nor_its_index(
     seeded: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     delivery = Delivery(seeded, "http://127.0.0.1:8000")
-    await delivery.serve(SITE, SLUG, ("en",))  # the index (with its alternates) is now cached
+    await delivery.serve(SITE, SLUG, ("en",))  # the index (with its alternates) and both renders are cached
     delivery.cache.invalidate([RenderKey(SITE, SLUG, "fr")])  # drops fr and the index
-    await delivery.index(SITE, SLUG)  # a later request caches the index again
-    load_render = Delivery._load_render
+    build = Delivery._page_build
 
-    async def commit_meanwhile(self: Delivery, index: PageIndex, locale: str) -> RenderEntry:
-        entry = await load_render(self, index, locale)
-        # Another locale is published while this render is computed: its alternates are stale.
+    def commit_meanwhile(self: Delivery, inputs: RenderInputs, page: PageKey) -> PageBuild:
+        built = build(self, inputs, page)
+        # Another locale is published while this page is rendered: its alternates are stale.
         self.cache.invalidate([RenderKey(SITE, SLUG, "en")])
-        return entry
+        return built
 
-    monkeypatch.setattr(Delivery, "_load_render", commit_meanwhile)
-    await delivery.serve(SITE, SLUG, ("fr",))
+    monkeypatch.setattr(Delivery, "_page_build", commit_meanwhile)
+    served = await delivery.serve(SITE, SLUG, ("fr",))
+    assert served.entry.render.locale == "fr"  # the request itself is answered
     assert delivery.cache.render(SITE, SLUG, "fr") is None
     assert delivery.cache.index(SITE, SLUG) is None
 
 
-async def test_a_cached_index_older_than_an_invalidation_is_not_used_to_store_a_render(
+async def test_an_invalidation_while_the_inputs_load_keeps_nothing(
     seeded: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from services.content.usecases import delivery as delivery_module
-
     delivery = Delivery(seeded, "http://127.0.0.1:8000")
-    await delivery.serve(SITE, SLUG, ("en",))
-    delivery.cache.invalidate([RenderKey(SITE, SLUG, "fr")])
-    await delivery.index(SITE, SLUG)  # cached again, with the alternates of this moment
-    choose: Callable[..., tuple[str, bool] | None] = getattr(delivery_module, "choose_locale")  # noqa: B009
-
-    def change_right_after_the_index_was_read(*args: Any) -> tuple[str, bool] | None:
-        # The page changes after this request took the cached index, before it renders.
-        delivery.cache.invalidate([RenderKey(SITE, SLUG, "en")])
-        return choose(*args)
-
-    monkeypatch.setattr(delivery_module, "choose_locale", change_right_after_the_index_was_read)
+    _count_loads(monkeypatch, lambda: delivery.cache.invalidate([RenderKey(SITE, SLUG, "en")]))
     await delivery.serve(SITE, SLUG, ("fr",))
-    assert delivery.cache.render(SITE, SLUG, "fr") is None, "a render built on a stale index was kept"
+    assert delivery.cache.render(SITE, SLUG, "fr") is None, "a render built on inputs read before a change was kept"
+    assert delivery.cache.index(SITE, SLUG) is None
+
+
+async def test_a_change_to_another_page_does_not_discard_a_build(
+    seeded: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    delivery = Delivery(seeded, "http://127.0.0.1:8000")
+    _count_loads(monkeypatch, lambda: delivery.cache.invalidate([RenderKey(SITE, "another-page", "fr")]))
+    await delivery.serve(SITE, SLUG, ("fr",))
+    assert delivery.cache.render(SITE, SLUG, "fr") is not None
+    assert delivery.cache.render(SITE, SLUG, "en") is not None, "a page is built in every published locale"
+
+
+async def test_concurrent_requests_for_one_page_share_one_build(
+    seeded: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    delivery = Delivery(seeded, "http://127.0.0.1:8000")
+    loads = _count_loads(monkeypatch)
+    served = await asyncio.gather(*(delivery.serve(SITE, SLUG, (locale,)) for locale in ["fr", "en"] * 10))
+    assert loads == [1], "twenty requests for one uncached page read the database once"
+    assert {s.entry.render.locale for s in served} == {"fr", "en"}
+
+
+async def test_a_committed_fact_change_is_rebuilt_before_anyone_asks(
+    seeded: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    delivery = Delivery(seeded, "http://127.0.0.1:8000", warm=True)
+    await delivery.serve(SITE, SLUG, ("en",))
+    loads = _count_loads(monkeypatch)
+    fact = await facts.get_fact(seeded, "global", FACT)
+    body = FactUpdate(value=IntegerValue(99), base_version=fact.version)
+    await facts.update_fact(seeded, Principal.system("test"), "global", FACT, body, None)
+    await delivery.stop()  # the rebuild runs in the background; wait for it
+    assert len(loads) == 1, "every page the change touched rebuilt in one batch"
+    assert loads[0] >= 2, "the fact is shown on two sites"
+    entry = delivery.cache.render(SITE, SLUG, "en")
+    assert entry is not None, "the changed page was rebuilt at the commit"
+    assert "99" in entry.render.html
+    calls = len(loads)
+    await delivery.serve(SITE, SLUG, ("en",))
+    assert len(loads) == calls, "the next request is served from the rebuilt cache"

@@ -1,16 +1,21 @@
 """The outbox relay: database outbox -> one Redis stream per site, each event exactly once.
 
-One round:
-1. assign the next gapless per-site sequence to outbox rows that have none (one transaction);
-2. store each row's ETag, so that every retry sends the identical event;
-3. XADD each event with the explicit entry id ``<sequence>-0``: a retry after a crash
-   is refused by Redis as "equal or smaller than the top item", so the stream holds
-   each event once;
-4. mark the rows relayed.
+Writers give each outbox row the next gapless sequence of its site in their own
+transaction (`Repository.insert_outbox`), so rows become visible in sequence
+order. One round of the relay:
 
-A crash between any two steps repeats at most the step it was in. Only the lease
-holder runs rounds. When a stream's last id is below what the database says was
-relayed (Redis restarted empty, or lost its last writes), the missing rows are
+1. read the rows not relayed yet, in sequence order per site;
+2. render each changed page now, for the ETag its event carries;
+3. XADD each event with the explicit entry id ``<sequence>-0``: a retry after a
+   crash is refused by Redis as "equal or smaller than the top item", so the
+   stream holds each event once (and the relay reads back the ETag the stream has);
+4. record the rows as relayed, with their ETags.
+
+Step 4 runs in the background while the relay loops (`run`): the next round never
+waits for the database's write lock, and remembers in memory which sequences it
+already sent. A crash between any two steps repeats at most the XADD, which Redis
+refuses. Only the lease holder runs rounds. When a stream's last id is below what
+was relayed (Redis restarted empty, or lost its last writes), the missing rows are
 marked unrelayed and go out again.
 """
 
@@ -26,14 +31,13 @@ import time
 from collections.abc import Sequence
 
 import msgspec
-import sqlalchemy as sa
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from services.content.domain.errors import NotFound
+from schemas.events import PageEvent
 from services.content.doorbell import CHANNEL as DOORBELL
 from services.content.settings import Settings
-from services.content.storage.database import Database
+from services.content.storage.database import DATABASE_DOWN, Database
 from services.content.storage.notifications import listen_outbox
 from services.content.storage.outbox import OutboxQueries
 from services.content.storage.repository import OutboxRow, RenderKey
@@ -44,6 +48,8 @@ from services.redis_client import REDIS_DOWN
 logger = logging.getLogger("liaison.relay")
 
 LEASE = "relay"
+TRIM_EVERY_SECONDS = 30.0
+"""How often the change feed's retention is applied to the outbox."""
 
 
 def stream_key(settings: Settings, site: str) -> str:
@@ -61,6 +67,14 @@ def _sequence_of(entry: bytes | str | None) -> int:
         return 0
     text = entry.decode() if isinstance(entry, bytes) else entry
     return int(text.split("-")[0])
+
+
+class _Sent(msgspec.Struct, frozen=True):
+    """An event in its stream whose row is not yet recorded as relayed."""
+
+    site: str
+    sequence: int
+    etag: str
 
 
 class Relay:
@@ -87,6 +101,15 @@ class Relay:
         self._lease_until = 0.0
         self._last_loss_check = 0.0
         self._unrepairable: set[str] = set()
+        self._unrecorded: dict[int, _Sent] = {}
+        """Outbox row id -> its event, in the stream, not yet recorded in the database."""
+        self._sent: dict[str, int] = {}
+        """Per site, the highest sequence this relay put in the stream (recorded or not)."""
+        self._relayed_heads: dict[str, int] | None = None
+        """Per site, the highest sequence known to be relayed (from the database once, then kept up to date)."""
+        self._recording = asyncio.Lock()
+        self._record_wanted = asyncio.Event()
+        self._background = False
         self.published = 0
         """Events added to streams by this process (not counting ones Redis already had)."""
 
@@ -100,14 +123,16 @@ class Relay:
 
     # -- the lease -----------------------------------------------------------------
 
-    async def hold_lease(self) -> bool:
-        """Take or renew the lease; renewals happen a third of the TTL before expiry."""
-        if time.monotonic() < self._lease_until - self.lease_ttl * 2 / 3:
+    async def hold_lease(self, *, renew: bool = False) -> bool:
+        """Take the lease, or renew it a third of the TTL before expiry (at once with ``renew``)."""
+        if not renew and time.monotonic() < self._lease_until - self.lease_ttl * 2 / 3:
             return True
         async with self.db.transaction() as repo:
             held = await OutboxQueries.of(repo).claim_lease(LEASE, self.holder, self.lease_ttl)
             holder = None if held else await OutboxQueries.of(repo).lease_holder(LEASE)
         if held:
+            if not self._lease_until:
+                self._relayed_heads = None  # another relay may have sent events since we last held it
             self._lease_until = time.monotonic() + self.lease_ttl
             return True
         self._lease_until = 0.0
@@ -125,24 +150,41 @@ class Relay:
     # -- one round -------------------------------------------------------------------
 
     async def round(self) -> int:
-        """Sequence, stamp and publish one batch; return how many events went out."""
+        """Publish one batch; return how many events went out (including ones Redis already had)."""
         if time.monotonic() - self._last_loss_check >= self.loss_check_seconds:
             await self.repair_lost_events()
-        async with self.db.transaction() as repo:
-            await OutboxQueries.of(repo).assign_sequences(self.settings.relay_batch)
         async with self.db.reading() as repo:
-            rows = await OutboxQueries.of(repo).unrelayed(self.settings.relay_batch)
+            rows = await OutboxQueries.of(repo).unrelayed(self.settings.relay_batch, self._sent)
         if not rows:
             return 0
         if await self._stream_lost_rows(rows):
             return 0  # the lost rows are marked unrelayed; the next round sends them in order
-        rows = await self._stamp_etags(rows)
+        etags = await self._etags(rows)
         if not await self.hold_lease():
             return 0  # a long round outlived the lease: the relay that has it now sends these rows
-        await self._publish(rows)
-        async with self.db.transaction() as repo:
-            await OutboxQueries.of(repo).mark_relayed([row.id for row in rows])
+        carried = await self._publish(rows, etags)
+        for row in rows:
+            assert row.sequence is not None  # noqa: S101 - writers number every row
+            self._unrecorded[row.id] = _Sent(row.site, row.sequence, carried[row.id])
+            self._sent[row.site] = max(self._sent.get(row.site, 0), row.sequence)
+        if self._background:
+            self._record_wanted.set()
+        else:
+            await self.record()
         return len(rows)
+
+    async def record(self) -> None:
+        """Record the events in their streams as relayed (one transaction)."""
+        async with self._recording:
+            batch = dict(self._unrecorded)
+            if not batch:
+                return
+            async with self.db.transaction() as repo:
+                await OutboxQueries.of(repo).record_relayed({row_id: sent.etag for row_id, sent in batch.items()})
+            for row_id, sent in batch.items():
+                self._unrecorded.pop(row_id, None)
+                if self._relayed_heads is not None:
+                    self._relayed_heads[sent.site] = max(self._relayed_heads.get(sent.site, 0), sent.sequence)
 
     async def _stream_lost_rows(self, rows: list[OutboxRow]) -> bool:
         """Whether a stream ends before the rows about to follow it (Redis lost data since the last check).
@@ -154,16 +196,12 @@ class Relay:
         for row in rows:
             if row.sequence is not None:
                 first.setdefault(row.site, row.sequence)
-        pipe = self.redis.pipeline(transaction=False)
-        for site in first:
-            pipe.xrevrange(stream_key(self.settings, site), count=1)
-        tops = await pipe.execute()
+        tops = await self._stream_tops(first)
         lost = False
-        for (site, sequence), last in zip(first.items(), tops, strict=True):
-            top = _sequence_of(last[0][0]) if last else 0
+        for site, sequence in first.items():
+            top = tops[site]
             if top < sequence - 1:
-                async with self.db.transaction() as repo:
-                    count = await OutboxQueries.of(repo).mark_unrelayed_after(site, top)
+                count = await self._forget_after(site, top)
                 if count == 0:
                     # The missing events are older than the outbox keeps: they cannot be sent again.
                     # Go on; agents see the gap, and the change feed's 410 sends them to a full resync.
@@ -187,66 +225,96 @@ class Relay:
                 lost = True
         return lost
 
-    async def _stamp_etags(self, rows: list[OutboxRow]) -> list[OutboxRow]:
-        missing = [row for row in rows if row.etag is None]
-        if not missing:
-            return rows
-        keys = {RenderKey(row.site, row.slug, row.locale) for row in missing}
-        self.delivery.cache.invalidate(keys)
-        etags: dict[RenderKey, str | None] = {}
-        # Renders wait on the database more than on the CPU: a few at a time overlap those waits.
-        limit = asyncio.Semaphore(4)
+    async def _stream_tops(self, sites: Sequence[str] | dict[str, int]) -> dict[str, int]:
+        """The last sequence in each site's stream (0 when the stream is empty or gone)."""
+        names = list(sites)
+        pipe = self.redis.pipeline(transaction=False)
+        for site in names:
+            pipe.xrevrange(stream_key(self.settings, site), count=1)
+        tops = await pipe.execute()
+        return {site: _sequence_of(last[0][0]) if last else 0 for site, last in zip(names, tops, strict=True)}
 
-        async def etag_of(key: RenderKey) -> None:
-            async with limit:
-                try:
-                    etags[key] = await self.delivery.canonical_etag(key.site, key.slug, key.locale)
-                except NotFound:
-                    etags[key] = None
+    async def _forget_after(self, site: str, top: int) -> int:
+        """The stream of ``site`` ends at ``top``: everything after it goes out again; return how many rows."""
+        async with self._recording:
+            for row_id in [i for i, sent in self._unrecorded.items() if sent.site == site and sent.sequence > top]:
+                del self._unrecorded[row_id]
+            if self._sent.get(site, 0) > top:
+                self._sent[site] = top
+            if self._relayed_heads is not None and self._relayed_heads.get(site, 0) > top:
+                self._relayed_heads[site] = top
+            async with self.db.transaction() as repo:
+                count: int = await OutboxQueries.of(repo).mark_unrelayed_after(site, top)
+        return count
 
-        await asyncio.gather(*(etag_of(key) for key in keys))
-        by_row = {row.id: etags[RenderKey(row.site, row.slug, row.locale)] for row in missing}
-        async with self.db.transaction() as repo:
-            await OutboxQueries.of(repo).set_etags(by_row)
-        return [
-            row if row.etag is not None else msgspec.structs.replace(row, etag=by_row[row.id] or "") for row in rows
-        ]
+    async def _etags(self, rows: list[OutboxRow]) -> dict[int, str]:
+        """Each row's event ETag: the one already recorded (an event sent again), else the render's now."""
+        keys = {RenderKey(row.site, row.slug, row.locale) for row in rows if row.etag is None}
+        renders = await self.delivery.etags(keys) if keys else {}
+        return {
+            row.id: row.etag if row.etag is not None else renders[RenderKey(row.site, row.slug, row.locale)] or ""
+            for row in rows
+        }
 
-    async def _publish(self, rows: Sequence[OutboxRow]) -> None:
+    async def _publish(self, rows: Sequence[OutboxRow], etags: dict[int, str]) -> dict[int, str]:
+        """XADD the rows' events; return the ETag each event in the stream carries."""
         pipe = self.redis.pipeline(transaction=False)
         for row in rows:
-            assert row.sequence is not None  # noqa: S101 - unrelayed() returns sequenced rows only
+            assert row.sequence is not None  # noqa: S101 - writers number every row
+            event = event_of(msgspec.structs.replace(row, etag=etags[row.id]), self.settings.public_url)
             pipe.xadd(
                 stream_key(self.settings, row.site),
-                {"event": encode_event(event_of(row, self.settings.public_url))},
+                {"event": encode_event(event)},
                 id=entry_id(row.sequence),
                 maxlen=self.settings.stream_maxlen,
                 approximate=True,
             )
         results = await pipe.execute(raise_on_error=False)
-        for result in results:
-            if isinstance(result, ResponseError):
-                if "equal or smaller" in str(result):
-                    continue  # already in the stream: a retry after a crash
+        carried = dict(etags)
+        already: list[OutboxRow] = []
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, ResponseError) and "equal or smaller" in str(result):
+                already.append(row)  # in the stream already: a retry after a crash
+            elif isinstance(result, Exception):
                 raise result
-            if isinstance(result, Exception):
-                raise result
-            self.published += 1
+            else:
+                self.published += 1
+        if already:
+            carried.update(await self._etags_in_streams(already))
+        return carried
+
+    async def _etags_in_streams(self, rows: list[OutboxRow]) -> dict[int, str]:
+        """The ETags the streams' copies of these events carry (a retry renders anew; the stream's copy wins)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for row in rows:
+            pipe.xrange(stream_key(self.settings, row.site), entry_id(row.sequence or 0), entry_id(row.sequence or 0))
+        found: dict[int, str] = {}
+        for row, entries in zip(rows, await pipe.execute(), strict=True):
+            if entries:
+                with contextlib.suppress(msgspec.DecodeError, KeyError):
+                    event = msgspec.json.decode(entries[0][1][b"event"], type=PageEvent)
+                    found[row.id] = event.data.etag or ""
+        return found
 
     # -- Redis lost data -----------------------------------------------------------------
 
     async def repair_lost_events(self) -> int:
         """Mark unrelayed whatever a stream no longer has; return how many rows will go again."""
         self._last_loss_check = time.monotonic()
-        async with self.db.reading() as repo:
-            heads = await OutboxQueries.of(repo).relayed_heads()
+        if self._relayed_heads is None:
+            async with self.db.reading() as repo:
+                self._relayed_heads = await OutboxQueries.of(repo).relayed_heads()
+        heads = dict(self._relayed_heads)
+        for site, sequence in self._sent.items():
+            heads[site] = max(heads.get(site, 0), sequence)
+        if not heads:
+            return 0
+        tops = await self._stream_tops(list(heads))
         repaired = 0
         for site, head in heads.items():
-            last = await self.redis.xrevrange(stream_key(self.settings, site), count=1)
-            top = _sequence_of(last[0][0]) if last else 0
+            top = tops[site]
             if top < head:
-                async with self.db.transaction() as repo:
-                    count = await OutboxQueries.of(repo).mark_unrelayed_after(site, top)
+                count = await self._forget_after(site, top)
                 repaired += count
                 logger.warning(
                     "stream of site %s ends at %d but %d was relayed: Redis lost data; republishing %d event(s)",
@@ -271,27 +339,26 @@ class Relay:
     # -- the loop --------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:
-        """Relay until ``stop`` is set; then finish the round in progress and release the lease."""
+        """Relay until ``stop`` is set; then finish the round in progress, record it and release the lease."""
         wake = wake or asyncio.Event()
-        doorbell = asyncio.create_task(self._listen_doorbell(stop, wake))
-        notifications = (
-            asyncio.create_task(listen_outbox(self.db, stop, wake)) if self.db.dialect == "postgresql" else None
-        )
+        self._background = True
+        helpers = [
+            asyncio.create_task(self._listen_doorbell(stop, wake)),
+            asyncio.create_task(self._keep_lease(stop)),
+            asyncio.create_task(self._record_in_background(stop)),
+        ]
+        if self.db.dialect == "postgresql":
+            helpers.append(asyncio.create_task(listen_outbox(self.db, stop, wake)))
         delay = 0.0
-        rounds = 0
         try:
             while not stop.is_set():
                 try:
                     if not await self.hold_lease():
                         await _sleep_or(stop, self.lease_ttl / 3)
                         continue
-                    was_down = self.state in {"redis-down", "database-down"}
-                    if was_down:
+                    if self.state in {"redis-down", "database-down"}:
                         await self.repair_lost_events()
                     moved = await self.round()
-                    rounds += 1
-                    if rounds % 100 == 0:
-                        await self.trim_outbox()
                     delay = 0.0
                     self._enter("relaying", f"relay {self.holder}: holding the lease, relaying")
                 except REDIS_DOWN as exc:
@@ -299,7 +366,7 @@ class Relay:
                     self._enter("redis-down", f"relay: Redis unreachable ({exc}); outbox kept, retrying with backoff")
                     await _sleep_or(stop, delay)
                     continue
-                except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
+                except DATABASE_DOWN as exc:
                     delay = _backoff(delay)
                     self._enter("database-down", f"relay: database unavailable ({exc.__class__.__name__}); retrying")
                     await _sleep_or(stop, delay)
@@ -309,14 +376,45 @@ class Relay:
                     await _wait_any(stop, wake, self.settings.relay_poll_seconds)
         finally:
             stop.set()
-            await doorbell
-            if notifications is not None:
-                await notifications
+            self._record_wanted.set()
+            for helper in helpers:
+                await helper
             try:
+                await self.record()
                 await self.release_lease()
-            except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError):
-                logger.warning("relay: could not release the lease; it expires in %.0fs", self.lease_ttl)
+            except DATABASE_DOWN:
+                logger.warning(
+                    "relay: database unavailable at shutdown; the lease expires in %.0fs and unrecorded events "
+                    "go out again (Redis refuses the copies)",
+                    self.lease_ttl,
+                )
+            self._background = False
             logger.info("relay %s stopped (%d events published)", self.holder, self.published)
+
+    async def _record_in_background(self, stop: asyncio.Event) -> None:
+        """Record sent events as relayed, and apply the outbox retention now and then, off the rounds' path."""
+        delay = 0.0
+        last_trim = time.monotonic()
+        while not stop.is_set():
+            await _wait_any(stop, self._record_wanted, self.settings.relay_poll_seconds)
+            self._record_wanted.clear()
+            try:
+                await self.record()
+                if time.monotonic() - last_trim >= TRIM_EVERY_SECONDS and self._lease_until:
+                    last_trim = time.monotonic()
+                    await self.trim_outbox()
+                delay = 0.0
+            except DATABASE_DOWN:
+                delay = _backoff(delay)
+                await _sleep_or(stop, delay)  # the round loop logs the outage; the records wait in memory
+
+    async def _keep_lease(self, stop: asyncio.Event) -> None:
+        """Renew the lease well before it expires, so a round never waits for that write."""
+        while not stop.is_set():
+            await _sleep_or(stop, self.lease_ttl / 6)
+            if self._lease_until and not stop.is_set():
+                with contextlib.suppress(*DATABASE_DOWN):
+                    await self.hold_lease(renew=True)
 
     async def _listen_doorbell(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
         """Turn doorbell messages into wake-ups; a lost ring only costs one poll interval."""

@@ -44,8 +44,12 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         i18n.catalogs()  # load (or compile) the gettext catalogs now rather than on the first request
         app.state.db = db if db is not None else Database.from_url(settings.database_url)
         app.state.public_url = settings.public_url
-        app.state.delivery = Delivery(app.state.db, settings.public_url, f"public, max-age={settings.cache_max_age}")
-        cache_sync = RenderCacheSync(app.state.db, app.state.delivery.cache)
+        # Warm: a change is rebuilt as it commits, so the site agents' fetches that follow its event
+        # find their renders ready (a fact shown on a thousand pages is one batch, not a thousand).
+        app.state.delivery = Delivery(
+            app.state.db, settings.public_url, f"public, max-age={settings.cache_max_age}", warm=True
+        )
+        cache_sync = RenderCacheSync(app.state.db, app.state.delivery.invalidate)
         await cache_sync.start()
         app.state.stream_prefix = settings.stream_prefix
         app.state.redis = None
@@ -59,6 +63,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
             yield
         finally:
             await cache_sync.stop()
+            await app.state.delivery.stop()
             if doorbell is not None:
                 await doorbell.stop()
             if app.state.redis is not None:

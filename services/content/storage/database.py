@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.content.storage.engine import READ_ONLY, create_engine, ensure_sqlite_folder
 from services.content.storage.repository import RenderKey, Repository
+
+DATABASE_DOWN = (sa.exc.OperationalError, sa.exc.InterfaceError, OSError)
+"""What a lost or locked database raises: workers back off and retry on these."""
 
 CommitListener = Callable[[Sequence[RenderKey]], None]
 
@@ -19,6 +23,8 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._listeners: list[CommitListener] = []
+        self.local_events: set[str] = set()
+        """Outbox event ids committed through this object (listeners already saw their renders)."""
 
     def on_commit(self, listener: CommitListener) -> None:
         """Call ``listener`` with the renders a transaction changed, right after it commits."""
@@ -41,6 +47,10 @@ class Database:
         async with self.engine.begin() as conn:
             repo = Repository(conn)
             yield repo
+        if repo.written_events:
+            if len(self.local_events) > 100_000:
+                self.local_events.clear()
+            self.local_events.update(repo.written_events)
         if repo.changed_renders:
             for listener in self._listeners:
                 listener(repo.changed_renders)

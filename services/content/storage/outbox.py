@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -64,45 +64,27 @@ class OutboxQueries:
         query = sa.select(outbox.c.site, sa.func.max(outbox.c.sequence)).group_by(outbox.c.site)
         return {site: int(head or 0) for site, head in await self.conn.execute(query)}
 
-    async def assign_sequences(self, limit: int) -> int:
-        """Give the oldest unsequenced rows the next gapless sequence of their site, in the order seen.
+    async def unrelayed(self, limit: int, sent: Mapping[str, int] | None = None) -> list[OutboxRow]:
+        """Rows not yet recorded as relayed, in sequence order per site.
 
-        Rows are taken by id among those without a sequence, not "id above the last
-        seen", so a transaction that commits late is sequenced when it becomes visible.
+        Each site's sequences up to ``sent[site]`` are skipped: they are in the stream
+        already, and their record is on its way.
         """
-        query = sa.select(outbox.c.id, outbox.c.site).where(outbox.c.sequence.is_(None)).order_by(outbox.c.id)
-        rows = (await self.conn.execute(query.limit(limit))).all()
-        if not rows:
-            return 0
-        heads = await self.site_heads()
-        for row_id, site in rows:
-            heads[site] = heads.get(site, 0) + 1
-            await self.conn.execute(
-                sa.update(outbox).where(outbox.c.id == row_id, outbox.c.sequence.is_(None)).values(sequence=heads[site])
-            )
-        return len(rows)
-
-    async def unrelayed(self, limit: int) -> list[OutboxRow]:
-        """Sequenced rows not yet known to be in their stream, in sequence order per site."""
-        query = (
-            sa.select(outbox)
-            .where(outbox.c.sequence.is_not(None), outbox.c.relayed_at.is_(None))
-            .order_by(outbox.c.site, outbox.c.sequence)
-            .limit(limit)
-        )
+        query = sa.select(outbox).where(outbox.c.sequence.is_not(None), outbox.c.relayed_at.is_(None))
+        for site, sequence in (sent or {}).items():
+            query = query.where(sa.or_(outbox.c.site != site, outbox.c.sequence > sequence))
+        query = query.order_by(outbox.c.site, outbox.c.sequence).limit(limit)
         return [Repository._outbox(r) for r in await self.conn.execute(query)]
 
-    async def set_etags(self, etags: dict[int, str | None]) -> None:
-        """Store the ETag each row's event will carry (once: retries must send the same event)."""
-        for row_id, etag in etags.items():
+    async def record_relayed(self, etags: Mapping[int, str]) -> None:
+        """Record that these rows are in their streams, with the ETag each event carried."""
+        if etags:
             await self.conn.execute(
-                sa.update(outbox).where(outbox.c.id == row_id, outbox.c.etag.is_(None)).values(etag=etag or "")
+                sa.update(outbox)
+                .where(outbox.c.id == sa.bindparam("row_id"))
+                .values(relayed_at=now(), etag=sa.bindparam("row_etag")),
+                [{"row_id": row_id, "row_etag": etag} for row_id, etag in etags.items()],
             )
-
-    async def mark_relayed(self, ids: Sequence[int]) -> None:
-        """Record that these rows are in their streams."""
-        if ids:
-            await self.conn.execute(sa.update(outbox).where(outbox.c.id.in_(list(ids))).values(relayed_at=now()))
 
     async def mark_unrelayed_after(self, site: str, sequence: int) -> int:
         """Mark a site's rows after ``sequence`` as not in the stream (Redis lost them)."""

@@ -9,10 +9,12 @@ import datetime as dt
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.blocks import Block
@@ -24,6 +26,7 @@ from services.content.storage.tables import (
     fact_versions,
     facts,
     outbox,
+    outbox_sequences,
     revision_references,
     revisions,
     sites,
@@ -57,6 +60,16 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 def _maybe_aware(value: dt.datetime | None) -> dt.datetime | None:
     return None if value is None else _aware(value)
+
+
+_T = TypeVar("_T")
+_CHUNK = 500
+"""Values per IN list: well under every engine's limit on bound parameters."""
+
+
+def _chunks(values: Sequence[_T]) -> Iterable[list[_T]]:
+    for start in range(0, len(values), _CHUNK):
+        yield list(values[start : start + _CHUNK])
 
 
 OUTBOX_CHANNEL = "liaison_outbox"
@@ -96,6 +109,8 @@ class Repository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
         self.changed_renders: list[RenderKey] = []
+        self.written_events: list[str] = []
+        """Event ids of the outbox rows this transaction wrote."""
         """Renders this transaction's outbox rows say changed; handed to listeners after commit."""
 
     # -- sites ---------------------------------------------------------------
@@ -611,6 +626,57 @@ class Repository:
             query = query.where(documents.c.id > after_id)
         return [self._document(r) for r in await self.conn.execute(query)]
 
+    # -- batch reads for renders (a fixed number of queries however many pages) --------
+
+    async def sites_by_keys(self, keys: Iterable[str]) -> dict[str, Site]:
+        """The sites among ``keys``, by key."""
+        rows = await self.conn.execute(sa.select(sites).where(sites.c.key.in_(list(keys))))
+        return {site.key: site for site in map(self._site, rows)}
+
+    async def pages_by_slugs(self, site_ids: Iterable[int], slugs: Iterable[str]) -> list[Document]:
+        """Pages of the given sites with one of ``slugs`` (the caller keeps the pairs it wants)."""
+        result: list[Document] = []
+        for chunk in _chunks(sorted(set(slugs))):
+            query = self._documents_query().where(
+                documents.c.kind == "page", documents.c.site_id.in_(list(site_ids)), documents.c.slug.in_(chunk)
+            )
+            result += [self._document(r) for r in await self.conn.execute(query)]
+        return result
+
+    async def fragments_by_keys(self, keys: Iterable[str]) -> list[Document]:
+        """The fragments among ``keys``."""
+        query = self._documents_query().where(documents.c.key.in_(list(keys)))
+        return [self._document(r) for r in await self.conn.execute(query)]
+
+    async def variants_of_documents(self, document_ids: Iterable[int]) -> list[Variant]:
+        """Every variant of the given documents."""
+        result: list[Variant] = []
+        for chunk in _chunks(sorted(set(document_ids))):
+            query = sa.select(variants).where(variants.c.document_id.in_(chunk))
+            result += [self._variant(r) for r in await self.conn.execute(query)]
+        return result
+
+    async def revisions_by_numbers(self, wanted: Iterable[tuple[int, int]]) -> list[Revision]:
+        """The revisions named by (variant id, number) pairs."""
+        result: list[Revision] = []
+        for chunk in _chunks(sorted(set(wanted))):
+            pairs = sa.tuple_(revisions.c.variant_id, revisions.c.number).in_(chunk)
+            result += [self._revision(r) for r in await self.conn.execute(sa.select(revisions).where(pairs))]
+        return result
+
+    async def published_locales_of(self, document_ids: Iterable[int]) -> dict[int, list[tuple[str, int]]]:
+        """(locale, published revision) of each document's live variants, by locale."""
+        found: dict[int, list[tuple[str, int]]] = defaultdict(list)
+        for chunk in _chunks(sorted(set(document_ids))):
+            query = (
+                sa.select(variants.c.document_id, variants.c.locale, variants.c.published_revision)
+                .where(variants.c.document_id.in_(chunk), variants.c.published_revision.is_not(None))
+                .order_by(variants.c.document_id, variants.c.locale)
+            )
+            for document_id, locale, revision in await self.conn.execute(query):
+                found[document_id].append((locale, revision))
+        return found
+
     async def facts_for(self, keys: Iterable[str], scopes: Sequence[str]) -> list[Fact]:
         """Facts with one of ``keys`` in one of ``scopes``."""
         query = self._facts_query().where(facts.c.key.in_(list(keys)), facts.c.scope.in_(list(scopes)))
@@ -628,13 +694,46 @@ class Repository:
         if not rows:
             return
         created_at = now()
-        await self.conn.execute(
-            sa.insert(outbox), [{**row, "event_id": str(uuid.uuid4()), "created_at": created_at} for row in rows]
-        )
+        numbered: list[dict[str, Any]] = []
+        by_site: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            by_site[row["site"]].append(row)
+        # Sites in a fixed order: two transactions that both touch sites A and B lock their
+        # counters in the same order, so they queue instead of deadlocking (PostgreSQL).
+        for site in sorted(by_site):
+            site_rows = by_site[site]
+            last = await self._advance_sequence(site, len(site_rows))
+            first = last - len(site_rows) + 1
+            numbered += [
+                {**row, "event_id": str(uuid.uuid4()), "created_at": created_at, "sequence": first + i}
+                for i, row in enumerate(site_rows)
+            ]
+        await self.conn.execute(sa.insert(outbox), numbered)
+        self.written_events += [row["event_id"] for row in numbered]
         self.changed_renders += [RenderKey(row["site"], row["slug"], row["locale"]) for row in rows]
         if self.conn.dialect.name == "postgresql":
             # Delivered to listeners when (and only if) this transaction commits: wakes the relay.
             await self.conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": OUTBOX_CHANNEL})
+
+    async def _advance_sequence(self, site: str, count: int) -> int:
+        """Reserve ``count`` sequences of ``site``; return the last one.
+
+        The counter row stays locked until this transaction ends, so a second writer of
+        the site waits here: sequences are visible in order, and a rollback frees them.
+        """
+        insert = (
+            sqlite_insert(outbox_sequences)
+            if self.conn.dialect.name == "sqlite"
+            else postgresql_insert(outbox_sequences)
+        )
+        statement = (
+            insert.values(site=site, last=count)
+            .on_conflict_do_update(
+                index_elements=[outbox_sequences.c.site], set_={"last": outbox_sequences.c.last + count}
+            )
+            .returning(outbox_sequences.c.last)
+        )
+        return int((await self.conn.execute(statement)).scalar_one())
 
     async def outbox_after(self, after_id: int, limit: int) -> list[OutboxRow]:
         """Outbox rows with an id above ``after_id``, in id order."""

@@ -129,8 +129,8 @@ tokens = sa.Table(
 outbox = sa.Table(
     "outbox",
     metadata,
-    # Written in the same transaction as the change; the id orders rows in commit
-    # order on SQLite (one writer at a time). The relay adds the per-site sequence.
+    # Written in the same transaction as the change, with the next sequence of its
+    # site from `outbox_sequences` (so sequences are gapless and in commit order).
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("event_id", sa.String(36), nullable=False, unique=True),
     sa.Column("site", sa.String(63), nullable=False),
@@ -143,10 +143,20 @@ outbox = sa.Table(
     sa.Column("cause", sa.String(200), nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("sequence", sa.Integer),
-    sa.Column("etag", sa.String(80)),  # set by the relay before its first XADD, so retries send the same event
+    sa.Column("etag", sa.String(80)),  # the ETag the relayed event carried (read back from the stream on a retry)
     sa.Column("relayed_at", Timestamp),
     sa.UniqueConstraint("site", "sequence", name="uq_outbox_site_sequence"),
     sa.Index("ix_outbox_unrelayed", "relayed_at", "id"),
+)
+
+outbox_sequences = sa.Table(
+    "outbox_sequences",
+    metadata,
+    # A site's last assigned outbox sequence. A writer increments it in its own
+    # transaction, which locks the row until commit: the next writer of the site
+    # waits, so sequences become visible in order, and a rollback frees the number.
+    sa.Column("site", sa.String(63), primary_key=True),
+    sa.Column("last", sa.Integer, nullable=False),
 )
 
 leases = sa.Table(

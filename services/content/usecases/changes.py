@@ -30,8 +30,10 @@ async def _rerender_pages(
     repo: Repository, pages: Iterable[tuple[int, str, str]], reason: str, cause: str
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for document_id, site, slug in sorted(set(pages)):
-        for locale, revision in await repo.published_locales(document_id):
+    pages = sorted(set(pages))
+    live = await repo.published_locales_of(document_id for document_id, _, _ in pages)
+    for document_id, site, slug in pages:
+        for locale, revision in live.get(document_id, []):
             rows.append(
                 {
                     "site": site,

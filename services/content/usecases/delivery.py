@@ -2,41 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
+import logging
+from collections.abc import Iterable, Sequence
 from email.utils import format_datetime
 from urllib.parse import quote
 
 import msgspec
 
-from schemas.blocks import Block
 from schemas.delivery import Alternate, PageList, PageRender, PageSummary, TranslationReport, TranslationStatus
 from services.content import i18n
 from services.content.domain.access import Action, Principal
 from services.content.domain.content import references
 from services.content.domain.diff import diff_revisions
 from services.content.domain.errors import NotFound
-from services.content.domain.facts import GLOBAL_SCOPE
 from services.content.domain.messages import N_, Message
-from services.content.domain.model import Fact, Revision, Site
+from services.content.domain.model import Site
 from services.content.domain.negotiation import choose_locale
 from services.content.domain.rendering import (
     LanguageLink,
     PageWords,
     RenderInput,
     RenderOutput,
-    ResolvedFragment,
     notice_html,
     render,
     with_notice,
 )
 from services.content.domain.segments import changed_segments
 from services.content.domain.translation import translation_state
-from services.content.storage.database import Database
-from services.content.storage.repository import Repository
+from services.content.storage.database import DATABASE_DOWN, Database
+from services.content.storage.repository import RenderKey
 from services.content.usecases.documents import load_document
 from services.content.usecases.render_cache import RenderCache
+from services.content.usecases.render_inputs import PageKey, RenderInputs, RevisionCache
 
+logger = logging.getLogger("liaison.delivery")
 _json = msgspec.json.Encoder()
 
 
@@ -161,17 +163,38 @@ class ServedPage(msgspec.Struct, frozen=True):
     fallback: bool
 
 
-class Delivery:
-    """Reads published pages; owns the render cache and keeps it in step with commits."""
+class PageBuild(msgspec.Struct, frozen=True):
+    """A page's index and its render in every published locale."""
 
-    def __init__(self, db: Database, public_url: str, cache_control: str = "public, max-age=60") -> None:
+    index: PageIndex
+    entries: dict[str, RenderEntry]
+
+
+BuildResult = PageBuild | NotFound
+
+
+class Delivery:
+    """Reads published pages; owns the render cache and keeps it in step with commits.
+
+    Renders are built page by page (every published locale at once) from inputs
+    loaded for a whole batch of pages (`RenderInputs`), so rebuilding a thousand
+    pages after a fact changed costs a handful of queries. A page being built is
+    built once: concurrent requests for it wait for that build.
+    """
+
+    def __init__(
+        self, db: Database, public_url: str, cache_control: str = "public, max-age=60", *, warm: bool = False
+    ) -> None:
         self.db = db
         self.public_url = public_url.rstrip("/")
         self.cache_control = cache_control
         self.cache: RenderCache[PageIndex, RenderEntry] = RenderCache()
-        self._revisions: dict[tuple[int, int], Revision] = {}
-        """Revisions never change once written, so they are kept without invalidation (bounded)."""
-        db.on_commit(self.cache.invalidate)
+        self.revisions = RevisionCache()
+        self._building: dict[PageKey, tuple[int, asyncio.Future[BuildResult | None]]] = {}
+        self._warming: set[asyncio.Task[None]] = set()
+        self.warm_after_commit = warm
+        """Rebuild the renders a local commit changed right away, before anyone asks (the content service)."""
+        db.on_commit(self.invalidate)
 
     def page_url(self, site: str, slug: str, locale: str) -> str:
         """Public URL of a page in one locale."""
@@ -181,109 +204,176 @@ class Delivery:
         """Public URL of a page's HTML in one locale (the language switcher's links)."""
         return f"{self.public_url}/v1/sites/{quote(site)}/pages/{quote(slug)}.html?locale={quote(locale)}"
 
+    # -- serving -------------------------------------------------------------------
+
     async def serve(self, site: str, slug: str, requested: tuple[str, ...], fresh: bool = False) -> ServedPage:
         """The render to answer a request with; ``fresh`` skips the cache (used to honour min_revision)."""
-        if fresh:
-            self.cache.invalidate([])
-        # One generation for the whole request: the index (with its alternates) and the render
-        # must both predate any invalidation, or neither is kept.
-        generation = self.cache.generation
-        index = await self.index(site, slug, generation)
+        index = None if fresh else self.cache.index(site, slug)
+        if index is not None:
+            locale, fallback = self._choose(index, requested)
+            entry = self.cache.render(site, slug, locale)
+            if entry is not None:
+                return ServedPage(entry, requested[0] if requested else None, fallback)
+        build = (await self._built([(site, slug)], fresh=fresh))[(site, slug)]
+        if isinstance(build, NotFound):
+            raise build
+        locale, fallback = self._choose(build.index, requested)
+        return ServedPage(build.entries[locale], requested[0] if requested else None, fallback)
+
+    @staticmethod
+    def _choose(index: PageIndex, requested: tuple[str, ...]) -> tuple[str, bool]:
         chosen = choose_locale(requested, list(index.published), index.site.fallback, index.site.default_locale)
         if chosen is None:
-            raise NotFound(Message(N_("page '{slug}' of site '{site}' has no published variant"), slug=slug, site=site))
-        locale, fallback = chosen
-        entry = None if fresh else self.cache.render(site, slug, locale)
-        if entry is None:
-            entry = await self._load_render(index, locale)
-            self.cache.store_render(site, slug, locale, entry, generation)
-        return ServedPage(entry, requested[0] if requested else None, fallback)
+            message = N_("page '{slug}' of site '{site}' has no published variant")
+            raise NotFound(Message(message, slug=index.slug, site=index.site.key))
+        return chosen
 
-    async def index(self, site: str, slug: str, generation: int | None = None) -> PageIndex:
-        """The page's live locales (cached like renders), kept only if nothing changed since ``generation``."""
+    async def index(self, site: str, slug: str) -> PageIndex:
+        """The page's live locales and alternates (cached like renders)."""
         index = self.cache.index(site, slug)
         if index is None:
-            generation = self.cache.generation if generation is None else generation
-            index = await self._load_index(site, slug)
-            self.cache.store_index(site, slug, index, generation)
+            build = (await self._built([(site, slug)]))[(site, slug)]
+            if isinstance(build, NotFound):
+                raise build
+            index = build.index
         return index
 
-    async def _load_index(self, site_key: str, slug: str) -> PageIndex:
-        async with self.db.reading() as repo:
-            site = await repo.site(site_key)
-            if site is None:
-                raise NotFound(Message(N_("site '{site}' does not exist"), site=site_key))
-            document = await repo.page(site.id, slug)
-            if document is None:
-                raise NotFound(Message(N_("site '{site}' has no page '{slug}'"), site=site_key, slug=slug))
-            published = dict(await repo.published_locales(document.id))
-            if not published:
-                raise NotFound(
-                    Message(N_("page '{slug}' of site '{site}' has no published variant"), slug=slug, site=site_key)
-                )
-            index = PageIndex(document.id, site, slug, document.source_locale, published, [])
-            index.alternates.extend(await self._alternates(repo, index))
-        return index
+    async def etags(self, keys: Iterable[RenderKey]) -> dict[RenderKey, str | None]:
+        """ETag of the JSON a request with ``?locale=<locale>`` gets now, per render (None: not published).
 
-    async def _revision(self, repo: Repository, variant_id: int, number: int) -> Revision | None:
-        key = (variant_id, number)
-        found = self._revisions.get(key)
-        if found is None:
-            found = await repo.revision(variant_id, number)
-            if found is not None:
-                if len(self._revisions) >= 20_000:
-                    self._revisions.clear()
-                self._revisions[key] = found
-        return found
+        Always built from the database, never from the cache: this is what change events carry.
+        """
+        wanted = list(keys)
+        builds = await self._built(list({(key.site, key.slug) for key in wanted}), fresh=True)
+        etags: dict[RenderKey, str | None] = {}
+        for key in wanted:
+            build = builds[(key.site, key.slug)]
+            entry = None if isinstance(build, NotFound) else build.entries.get(key.locale)
+            etags[key] = None if entry is None else entry.json(key.locale, False)[1]
+        return etags
 
-    async def _fragments(
-        self, repo: Repository, site: Site, locale: str, blocks: list[Block]
-    ) -> dict[str, ResolvedFragment]:
-        """Live revisions of every fragment included, in ``locale`` or the site's fallback chain."""
-        found: dict[str, ResolvedFragment] = {}
-        pending = list(references(blocks).fragments)
-        while pending:
-            key = pending.pop()
-            document = await repo.fragment(key) if key not in found else None
-            if document is None:
+    # -- keeping the cache in step -------------------------------------------------------
+
+    def invalidate(self, keys: Sequence[RenderKey]) -> None:
+        """Drop the renders a commit changed; rebuild them in the background when warming is on."""
+        self.cache.invalidate(keys)
+        if self.warm_after_commit and keys:
+            task = asyncio.get_running_loop().create_task(self.warm({(key.site, key.slug) for key in keys}))
+            self._warming.add(task)
+            task.add_done_callback(self._warming.discard)
+
+    async def warm(self, pages: Iterable[PageKey], chunk: int = 50) -> None:
+        """Build the pages not cached, a chunk at a time (requests are served between chunks)."""
+        pending = sorted(set(pages))
+        for start in range(0, len(pending), chunk):
+            try:
+                await self._built(pending[start : start + chunk])
+            except DATABASE_DOWN as exc:
+                logger.warning("render warm-up skipped: database unavailable (%s)", exc.__class__.__name__)
+                return
+
+    async def stop(self) -> None:
+        """Wait for background rebuilds (shutdown)."""
+        if self._warming:
+            await asyncio.gather(*self._warming, return_exceptions=True)
+
+    # -- building --------------------------------------------------------------------
+
+    def _cached(self, page: PageKey) -> PageBuild | None:
+        index = self.cache.index(*page)
+        if index is None:
+            return None
+        entries = {locale: self.cache.render(*page, locale) for locale in index.published}
+        if any(entry is None for entry in entries.values()):
+            return None
+        return PageBuild(index, {locale: entry for locale, entry in entries.items() if entry is not None})
+
+    async def _built(self, pages: Sequence[PageKey], fresh: bool = False) -> dict[PageKey, BuildResult]:
+        """Each page's build: from the cache, from a build in flight, or built now in one batch."""
+        results: dict[PageKey, BuildResult] = {}
+        versions = {page: self.cache.version(*page) for page in pages}
+        waiting: list[tuple[PageKey, asyncio.Future[BuildResult | None]]] = []
+        missing: list[PageKey] = []
+        for page in dict.fromkeys(pages):
+            cached = None if fresh else self._cached(page)
+            if cached is not None:
+                results[page] = cached
                 continue
-            for candidate in dict.fromkeys((locale, *site.fallback, site.default_locale)):
-                variant = await repo.variant(document.id, candidate)
-                if variant is None or variant.published_revision is None or variant.published_at is None:
-                    continue
-                revision = await self._revision(repo, variant.id, variant.published_revision)
-                if revision is None:
-                    continue
-                found[key] = ResolvedFragment(key, revision.number, candidate, revision.blocks, variant.published_at)
-                pending += [k for k in references(revision.blocks).fragments if k not in found]
-                break
-        return found
+            flight = self._building.get(page)
+            if flight is not None and flight[0] == versions[page]:
+                waiting.append((page, flight[1]))
+            else:
+                missing.append(page)
+        if missing:
+            results.update(await self._build(missing, versions))
+        for page, future in waiting:
+            result = await future
+            # None: that build failed (database error); build it here, which raises the error to this caller.
+            results[page] = result if result is not None else (await self._build([page], versions))[page]
+        return results
 
-    async def _facts(self, repo: Repository, site: Site, keys: set[str]) -> dict[str, Fact]:
-        visible: dict[str, Fact] = {}
-        for fact in await repo.facts_for(keys, [site.key, GLOBAL_SCOPE]):
-            # A site's own fact hides the global one of the same key.
-            if fact.key not in visible or fact.scope != GLOBAL_SCOPE:
-                visible[fact.key] = fact
-        return visible
+    async def _build(self, pages: list[PageKey], versions: dict[PageKey, int]) -> dict[PageKey, BuildResult]:
+        loop = asyncio.get_running_loop()
+        futures: dict[PageKey, asyncio.Future[BuildResult | None]] = {}
+        for page in pages:
+            futures[page] = loop.create_future()
+            self._building[page] = (versions[page], futures[page])
+        results: dict[PageKey, BuildResult] = {}
+        try:
+            async with self.db.reading() as repo:
+                inputs = RenderInputs(self.revisions)
+                await inputs.load(repo, pages)
+            for page in pages:
+                try:
+                    build = self._page_build(inputs, page)
+                except NotFound as exc:
+                    results[page] = exc
+                    continue
+                results[page] = build
+                self.cache.store_index(*page, build.index, versions[page])
+                for locale, entry in build.entries.items():
+                    self.cache.store_render(*page, locale, entry, versions[page])
+        finally:
+            for page, future in futures.items():
+                future.set_result(results.get(page))
+                if self._building.get(page, (0, None))[1] is future:
+                    del self._building[page]
+        return results
 
-    async def _alternates(self, repo: Repository, index: PageIndex) -> list[Alternate]:
+    def _page_build(self, inputs: RenderInputs, page: PageKey) -> PageBuild:
+        site_key, slug = page
+        site = inputs.sites.get(site_key)
+        if site is None:
+            raise NotFound(Message(N_("site '{site}' does not exist"), site=site_key))
+        document = inputs.pages.get(page)
+        if document is None:
+            raise NotFound(Message(N_("site '{site}' has no page '{slug}'"), site=site_key, slug=slug))
+        published = {
+            locale: variant.published_revision
+            for locale, variant in sorted(inputs.variants.get(document.id, {}).items())
+            if variant.published_revision is not None
+        }
+        if not published:
+            raise NotFound(
+                Message(N_("page '{slug}' of site '{site}' has no published variant"), slug=slug, site=site_key)
+            )
+        index = PageIndex(document.id, site, slug, document.source_locale, published, [])
+        index.alternates.extend(self._alternates(inputs, index))
+        entries = {locale: self._render(inputs, index, locale) for locale in published}
+        return PageBuild(index, entries)
+
+    def _alternates(self, inputs: RenderInputs, index: PageIndex) -> list[Alternate]:
         # Public output compares published revisions only: a draft must never change a render.
-        source = await repo.variant(index.document_id, index.source_locale)
-        source_live = (
-            await self._revision(repo, source.id, source.published_revision)
-            if source and source.published_revision is not None
-            else None
-        )
+        source = inputs.variant(index.document_id, index.source_locale)
+        source_live = inputs.live_revision(index.document_id, index.source_locale)
         alternates: list[Alternate] = []
         for locale in index.site.locales:
             revision_number = index.published.get(locale)
             translated_from = None
             if revision_number is not None and locale != index.source_locale and source is not None:
-                variant = await repo.variant(index.document_id, locale)
-                live = await self._revision(repo, variant.id, revision_number) if variant else None
+                live = inputs.live_revision(index.document_id, locale)
                 if live is not None and live.source_revision is not None:
-                    translated_from = await self._revision(repo, source.id, live.source_revision)
+                    translated_from = inputs.revisions.get(source.id, live.source_revision)
             state = translation_state(
                 locale == index.source_locale,
                 revision_number is not None,
@@ -295,22 +385,17 @@ class Delivery:
             )
         return alternates
 
-    async def _load_render(self, index: PageIndex, locale: str) -> RenderEntry:
+    def _render(self, inputs: RenderInputs, index: PageIndex, locale: str) -> RenderEntry:
         site = index.site
-        async with self.db.reading() as repo:
-            variant = await repo.variant(index.document_id, locale)
-            if variant is None or variant.published_revision is None or variant.published_at is None:
-                raise NotFound(
-                    Message(N_("page '{slug}' has no published {locale} variant"), slug=index.slug, locale=locale)
-                )
-            revision = await self._revision(repo, variant.id, variant.published_revision)
-            if revision is None:  # pragma: no cover - a publication always points at a revision
-                raise NotFound(Message(N_("page '{slug}' lost its published revision"), slug=index.slug))
-            fragments = await self._fragments(repo, site, locale, revision.blocks)
-            keys = set(references(revision.blocks).facts)
-            for fragment in fragments.values():
-                keys |= set(references(fragment.blocks).facts)
-            facts = await self._facts(repo, site, keys)
+        variant = inputs.variant(index.document_id, locale)
+        revision = inputs.live_revision(index.document_id, locale)
+        if variant is None or variant.published_at is None or revision is None:  # pragma: no cover - published
+            raise NotFound(Message(N_("page '{slug}' lost its published revision"), slug=index.slug))
+        fragments = inputs.fragments_for(site, locale, revision.blocks)
+        keys = set(references(revision.blocks).facts)
+        for fragment in fragments.values():
+            keys |= set(references(fragment.blocks).facts)
+        facts = inputs.facts_for(site, keys)
         languages = tuple(
             LanguageLink(alternate.locale, self.html_url(site.key, index.slug, alternate.locale))
             for alternate in index.alternates
@@ -348,12 +433,7 @@ class Delivery:
         entry.json(locale, False)
         return entry
 
-    async def canonical_etag(self, site: str, slug: str, locale: str) -> str:
-        """ETag of the JSON a request with ``?locale=<locale>`` gets (what change events carry)."""
-        served = await self.serve(site, slug, (locale,))
-        if served.entry.render.locale != locale:
-            raise NotFound(Message(N_("page '{slug}' has no published {locale} variant"), slug=slug, locale=locale))
-        return served.entry.json(served.requested, served.fallback)[1]
+    # -- the page list -----------------------------------------------------------------
 
     async def list_pages(
         self, site_key: str, cursor: int | None, limit: int, updated_since: dt.datetime | None
@@ -366,23 +446,17 @@ class Delivery:
             pages = await repo.published_pages(site.id, cursor, limit + 1)
         more = len(pages) > limit
         pages = pages[:limit]
+        builds = await self._built([(site_key, page.slug) for page in pages if page.slug is not None])
         items: list[PageSummary] = []
         for page in pages:
-            if page.slug is None:
+            build = builds.get((site_key, page.slug or ""))
+            if build is None or isinstance(build, NotFound):  # unpublished between the two reads
                 continue
-            try:
-                index = await self.index(site_key, page.slug)
-            except NotFound:  # unpublished between the two reads
-                continue
-            etags: dict[str, str] = {}
-            updated = dt.datetime.min.replace(tzinfo=dt.UTC)
-            for locale in index.published:
-                served = await self.serve(site_key, page.slug, (locale,))
-                etags[locale] = served.entry.json(locale, False)[1]
-                updated = max(updated, served.entry.last_modified)
+            etags = {locale: entry.json(locale, False)[1] for locale, entry in build.entries.items()}
+            updated = max(entry.last_modified for entry in build.entries.values())
             if updated_since is not None and updated < updated_since:
                 continue
-            items.append(PageSummary(page.slug, page.id, dict(index.published), etags, updated))
+            items.append(PageSummary(page.slug or "", page.id, dict(build.index.published), etags, updated))
         return PageList(items, str(pages[-1].id) if more and pages else None)
 
     async def translations(self, principal: Principal, document_id: int) -> TranslationReport:

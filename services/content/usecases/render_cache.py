@@ -2,9 +2,10 @@
 
 Entries are dropped exactly when an input changes: the storage adapter reports,
 after each commit, the (site, page, locale) renders its outbox rows name, and
-`RenderCache.invalidate` drops those. A render that was being computed while an
-invalidation happened is not stored, so a slow render can never resurrect a
-stale page.
+`RenderCache.invalidate` drops those. Each page has a version that every
+invalidation naming it moves; a render (or page index) computed while its
+page's version moved is not stored, so a slow render can never resurrect a
+stale page, and a change to one page never discards the renders of others.
 """
 
 from __future__ import annotations
@@ -25,8 +26,15 @@ class RenderCache(Generic[Index, Entry]):
         self._renders: dict[tuple[str, str, str], Entry] = {}
         self._indexes: dict[tuple[str, str], Index] = {}
         self._max_entries = max_entries
-        self.generation = 0
-        """Bumped by every invalidation; a render started under an older one is not kept."""
+        self._clock = 0
+        self._changed: dict[tuple[str, str], int] = {}
+        """Page -> clock of its last invalidation."""
+        self._cleared = 0
+        """Clock of the last `clear` (every page changed then)."""
+
+    def version(self, site: str, slug: str) -> int:
+        """The page's version: it moves whenever the page's renders are invalidated."""
+        return max(self._changed.get((site, slug), 0), self._cleared)
 
     def index(self, site: str, slug: str) -> Index | None:
         """The cached locale index of a page."""
@@ -36,29 +44,34 @@ class RenderCache(Generic[Index, Entry]):
         """The cached render of a page in ``locale``."""
         return self._renders.get((site, slug, locale))
 
-    def store_index(self, site: str, slug: str, index: Index, generation: int) -> None:
-        """Keep an index computed under ``generation`` unless something changed since."""
-        if generation == self.generation:
+    def store_index(self, site: str, slug: str, index: Index, version: int) -> None:
+        """Keep an index computed at page ``version`` unless the page changed since."""
+        if version == self.version(site, slug):
             if len(self._indexes) >= self._max_entries:
                 self._indexes.clear()
             self._indexes[(site, slug)] = index
 
-    def store_render(self, site: str, slug: str, locale: str, entry: Entry, generation: int) -> None:
-        """Keep a render computed under ``generation`` unless something changed since."""
-        if generation == self.generation:
+    def store_render(self, site: str, slug: str, locale: str, entry: Entry, version: int) -> None:
+        """Keep a render computed at page ``version`` unless the page changed since."""
+        if version == self.version(site, slug):
             if len(self._renders) >= self._max_entries:
                 self._renders.clear()
             self._renders[(site, slug, locale)] = entry
 
     def invalidate(self, keys: Iterable[RenderKey]) -> None:
         """Drop the renders (and their pages' indexes) that a committed change altered."""
-        self.generation += 1
+        self._clock += 1
         for key in keys:
             self._renders.pop((key.site, key.slug, key.locale), None)
             self._indexes.pop((key.site, key.slug), None)
+            self._changed[(key.site, key.slug)] = self._clock
+        if len(self._changed) > self._max_entries:
+            self.clear()
 
     def clear(self) -> None:
         """Drop everything (used when changes may have been missed)."""
-        self.generation += 1
+        self._clock += 1
+        self._cleared = self._clock
+        self._changed.clear()
         self._renders.clear()
         self._indexes.clear()

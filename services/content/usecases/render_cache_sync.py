@@ -14,15 +14,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Sequence
 
-import sqlalchemy as sa
-
-from services.content.storage.database import Database
+from services.content.storage.database import DATABASE_DOWN, Database
 from services.content.storage.notifications import listen_outbox
 from services.content.storage.repository import RenderKey
-from services.content.usecases.render_cache import RenderCache
 
 logger = logging.getLogger("liaison.cache")
+
+Invalidate = Callable[[Sequence[RenderKey]], None]
+"""What drops (and may rebuild) the renders named: `Delivery.invalidate`."""
 
 WINDOW = 1000
 """Outbox ids re-read behind the newest one, to catch transactions that committed late."""
@@ -31,9 +32,9 @@ WINDOW = 1000
 class RenderCacheSync:
     """Background task invalidating a render cache from outbox rows written elsewhere."""
 
-    def __init__(self, db: Database, cache: RenderCache[object, object], poll_seconds: float = 0.25) -> None:
+    def __init__(self, db: Database, invalidate: Invalidate, poll_seconds: float = 0.25) -> None:
         self.db = db
-        self.cache = cache
+        self.invalidate = invalidate
         self.poll_seconds = poll_seconds
         self._seen: set[int] = set()
         self._newest = 0
@@ -61,8 +62,13 @@ class RenderCacheSync:
         async with self.db.reading() as repo:
             rows = await repo.outbox_after(max(0, self._newest - WINDOW), WINDOW * 10)
         fresh = [row for row in rows if row.id not in self._seen]
+        # Rows this process wrote were invalidated at their commit: doing it again would only
+        # throw away the renders rebuilt since.
+        elsewhere = [row for row in fresh if row.event_id not in self.db.local_events]
+        self.db.local_events.difference_update(row.event_id for row in fresh)
+        if elsewhere:
+            self.invalidate(list({RenderKey(row.site, row.slug, row.locale): None for row in elsewhere}))
         if fresh:
-            self.cache.invalidate({RenderKey(row.site, row.slug, row.locale) for row in fresh})
             self._seen.update(row.id for row in fresh)
             self._newest = max(self._newest, *(row.id for row in fresh))
             self._seen = {row_id for row_id in self._seen if row_id > self._newest - WINDOW}
@@ -72,7 +78,7 @@ class RenderCacheSync:
         while not self._stop.is_set():
             try:
                 await self.catch_up()
-            except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
+            except DATABASE_DOWN as exc:
                 logger.warning("render cache sync: database unavailable (%s)", exc.__class__.__name__)
             wake.clear()
             waiters = [asyncio.create_task(self._stop.wait()), asyncio.create_task(wake.wait())]

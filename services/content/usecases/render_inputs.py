@@ -1,0 +1,180 @@
+"""Loading what many renders read with a fixed number of queries.
+
+A render reads its site, its page, the page's variants (every live locale is an
+alternate), live revisions, the fragments included (in the locale or along the
+site's fallback chain, however deep) and the facts named. Loading them page by
+page costs a dozen queries each; a fact shown on a thousand pages would cost
+twelve thousand. `RenderInputs.load` reads them for a whole batch of pages at
+once (about six queries, one more per level of nested fragments), and the render
+itself is then pure computation.
+
+Revisions never change once written, so `RevisionCache` keeps them across batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+
+from schemas.blocks import Block
+from services.content.domain.content import references
+from services.content.domain.facts import GLOBAL_SCOPE
+from services.content.domain.model import Document, Fact, Revision, Site, Variant
+from services.content.domain.rendering import ResolvedFragment
+from services.content.storage.repository import Repository
+
+PageKey = tuple[str, str]
+"""(site key, slug)"""
+
+
+class RevisionCache:
+    """Revisions by (variant id, number); immutable, so never invalidated (bounded)."""
+
+    def __init__(self, max_entries: int = 20_000) -> None:
+        self._revisions: dict[tuple[int, int], Revision] = {}
+        self._max_entries = max_entries
+
+    def get(self, variant_id: int, number: int) -> Revision | None:
+        """The revision if it was loaded before."""
+        return self._revisions.get((variant_id, number))
+
+    async def load(self, repo: Repository, wanted: Iterable[tuple[int, int]]) -> None:
+        """Read the revisions of ``wanted`` not held yet, in one query."""
+        missing = {pair for pair in wanted if pair not in self._revisions}
+        if not missing:
+            return
+        found = await repo.revisions_by_numbers(missing)
+        if len(self._revisions) + len(found) > self._max_entries:
+            self._revisions.clear()
+        for revision in found:
+            self._revisions[(revision.variant_id, revision.number)] = revision
+
+
+class RenderInputs:
+    """Everything the renders of a batch of pages read, from one transaction."""
+
+    def __init__(self, revisions: RevisionCache) -> None:
+        self.revisions = revisions
+        self.sites: dict[str, Site] = {}
+        self.pages: dict[PageKey, Document] = {}
+        self.variants: dict[int, dict[str, Variant]] = {}
+        """Document id -> locale -> variant (pages and fragments)."""
+        self.fragments: dict[str, Document] = {}
+        self._facts: dict[tuple[str, str], Fact] = {}
+        """(scope, key) -> fact."""
+
+    async def load(self, repo: Repository, pages: Collection[PageKey]) -> None:
+        """Read the inputs of every render of ``pages`` (unknown sites and pages are just absent)."""
+        self.sites = await repo.sites_by_keys({site for site, _ in pages})
+        site_ids = {site.id for site in self.sites.values()}
+        wanted = set(pages)
+        for document in await repo.pages_by_slugs(site_ids, {slug for _, slug in pages}):
+            if document.site_key is not None and document.slug is not None:
+                key = (document.site_key, document.slug)
+                if key in wanted:
+                    self.pages[key] = document
+        await self._load_variants(repo, [document.id for document in self.pages.values()])
+        # Every live revision (each locale is an alternate), then the source revisions
+        # the live translations were made from (their translation state).
+        await self.revisions.load(repo, self._live_pairs(self.pages.values()))
+        translated_from: set[tuple[int, int]] = set()
+        for document in self.pages.values():
+            source = self.variants[document.id].get(document.source_locale)
+            for revision in self._live_revisions(document):
+                if source is not None and revision.source_revision is not None:
+                    translated_from.add((source.id, revision.source_revision))
+        await self.revisions.load(repo, translated_from)
+        blocks = [r.blocks for document in self.pages.values() for r in self._live_revisions(document)]
+        await self._load_fragments(repo, blocks)
+        fact_keys: set[str] = set()
+        for document in [*self.pages.values(), *self.fragments.values()]:
+            for revision in self._live_revisions(document):
+                fact_keys |= set(references(revision.blocks).facts)
+        if fact_keys:
+            scopes = [*self.sites, GLOBAL_SCOPE]
+            self._facts = {(fact.scope, fact.key): fact for fact in await repo.facts_for(fact_keys, scopes)}
+
+    async def _load_variants(self, repo: Repository, document_ids: Iterable[int]) -> None:
+        ids = list(document_ids)
+        for document_id in ids:
+            self.variants.setdefault(document_id, {})
+        for variant in await repo.variants_of_documents(ids):
+            self.variants[variant.document_id][variant.locale] = variant
+
+    def _live_pairs(self, documents: Iterable[Document]) -> set[tuple[int, int]]:
+        return {
+            (variant.id, variant.published_revision)
+            for document in documents
+            for variant in self.variants.get(document.id, {}).values()
+            if variant.published_revision is not None
+        }
+
+    def _live_revisions(self, document: Document) -> list[Revision]:
+        found = []
+        for variant in self.variants.get(document.id, {}).values():
+            if variant.published_revision is not None:
+                revision = self.revisions.get(variant.id, variant.published_revision)
+                if revision is not None:
+                    found.append(revision)
+        return found
+
+    async def _load_fragments(self, repo: Repository, blocks: list[list[Block]]) -> None:
+        """Fragments included by ``blocks``, level by level, with their live revisions."""
+        pending = {key for b in blocks for key in references(b).fragments}
+        while pending - self.fragments.keys():
+            fresh = await repo.fragments_by_keys(pending - self.fragments.keys())
+            if not fresh:
+                return
+            for document in fresh:
+                if document.key is not None:
+                    self.fragments[document.key] = document
+            await self._load_variants(repo, [document.id for document in fresh])
+            await self.revisions.load(repo, self._live_pairs(fresh))
+            pending = {
+                key
+                for document in fresh
+                for revision in self._live_revisions(document)
+                for key in references(revision.blocks).fragments
+            }
+
+    # -- what one render reads ------------------------------------------------------
+
+    def variant(self, document_id: int, locale: str) -> Variant | None:
+        """A document's variant in ``locale``."""
+        return self.variants.get(document_id, {}).get(locale)
+
+    def live_revision(self, document_id: int, locale: str) -> Revision | None:
+        """The published revision of a document in ``locale``."""
+        variant = self.variant(document_id, locale)
+        if variant is None or variant.published_revision is None:
+            return None
+        return self.revisions.get(variant.id, variant.published_revision)
+
+    def fragments_for(self, site: Site, locale: str, blocks: list[Block]) -> dict[str, ResolvedFragment]:
+        """Live revisions of every fragment included, in ``locale`` or the site's fallback chain."""
+        found: dict[str, ResolvedFragment] = {}
+        pending = list(references(blocks).fragments)
+        while pending:
+            key = pending.pop()
+            document = self.fragments.get(key) if key not in found else None
+            if document is None:
+                continue
+            for candidate in dict.fromkeys((locale, *site.fallback, site.default_locale)):
+                variant = self.variant(document.id, candidate)
+                if variant is None or variant.published_revision is None or variant.published_at is None:
+                    continue
+                revision = self.revisions.get(variant.id, variant.published_revision)
+                if revision is None:
+                    continue
+                found[key] = ResolvedFragment(key, revision.number, candidate, revision.blocks, variant.published_at)
+                pending += [k for k in references(revision.blocks).fragments if k not in found]
+                break
+        return found
+
+    def facts_for(self, site: Site, keys: Iterable[str]) -> dict[str, Fact]:
+        """The facts a page of ``site`` sees: its own scope first, then the global one."""
+        visible: dict[str, Fact] = {}
+        for key in keys:
+            fact = self._facts.get((site.key, key)) or self._facts.get((GLOBAL_SCOPE, key))
+            if fact is not None:
+                visible[key] = fact
+        return visible
