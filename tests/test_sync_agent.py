@@ -11,24 +11,30 @@ import asyncio
 import contextlib
 import random
 import signal
+import sys
+import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import msgspec
 import pytest
+from aiohttp import web
 from redis.asyncio import Redis
 
-from schemas.events import sequence_text
+from schemas.events import PageEvent, sequence_text
 from services.content.settings import Settings
 from services.content.storage.database import Database
 from services.content.storage.outbox import OutboxQueries
 from services.redis_client import make_redis
-from services.sync.agent import MAX_EVENT_BYTES, SiteAgent
+from services.sync import agent_state
+from services.sync.agent import MAX_EVENT_BYTES, PoisonEvent, Reply, SiteAgent, Transient
 from services.sync.agent_state import AgentState, StateFile, atomic_write
+from services.sync.cli import event_loop_factory, run_on_fast_loop
 from services.sync.relay import Relay
 from tests.conftest import TokenFactory
 from tests.helpers import fact, paragraph, revision, text
@@ -482,7 +488,7 @@ def in_process_agent(cluster: Cluster, run: AgentRun) -> SiteAgent:
 
 async def close_agent(agent: SiteAgent) -> None:
     """Close what an in-process agent holds."""
-    await agent.http.aclose()
+    await agent.aclose()
     await agent.redis.aclose()
     await agent.blocking_redis.aclose()
 
@@ -993,3 +999,224 @@ async def test_sigterm_mid_burst_exits_cleanly_and_restart_loses_nothing(
     await cluster.final_check(db, redis)
     assert len(run.journal.read_text().splitlines()) > applied_before
     assert_journal_sequences_never_decrease(run.journal)
+
+
+# -- 9. fan-out: no fetch for a copy already held, files written off the loop ------------------------
+
+
+def in_process_run(cluster: Cluster) -> AgentRun:
+    """The folder and journal of an in-process agent of in-new-delhi."""
+    run = AgentRun(
+        "in-new-delhi", cluster.tmp / "in-process", cluster.tmp / "in-process.journal", cluster.tmp / "unused.log"
+    )
+    cluster.agents["in-process"] = run
+    return run
+
+
+async def latest_events(redis: Redis, stream: str) -> dict[tuple[str, str], PageEvent]:
+    """The last event of each (slug, locale) in a stream."""
+    entries: Any = await redis.xrange(stream)
+    latest: dict[tuple[str, str], PageEvent] = {}
+    for _id, fields in entries:
+        event = msgspec.json.decode(fields[b"event"], type=PageEvent)
+        latest[(event.data.slug, event.data.locale)] = event
+    return latest
+
+
+def entry_of(event: PageEvent, sequence: int, **data: Any) -> tuple[bytes, dict[bytes, bytes]]:
+    """A stream entry carrying ``event`` as event ``sequence`` (``data`` replaces fields of its data)."""
+    copy = msgspec.structs.replace(
+        event, sequence=sequence_text(sequence), data=msgspec.structs.replace(event.data, **data)
+    )
+    return f"{sequence}-0".encode(), {b"event": msgspec.json.encode(copy)}
+
+
+async def test_event_whose_etag_is_the_copy_held_is_applied_without_a_request(
+    cluster: Cluster, editor: Editor, db: Database, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fact used by many pages: its events name renders by ETag, and those the agent holds cost no request."""
+    cluster.serve()
+    cluster.relay()
+    run = in_process_run(cluster)
+    await new_pages(editor, "in-new-delhi", 2)
+    await churn(editor, await seeded_variants(editor), 4, rng(12), pause=0)
+    agent = in_process_agent(cluster, run)
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    try:
+        await cluster.converge(db, within=15)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+        # What the relay stamps on an event is the ETag the agent stored from the response.
+        latest = await latest_events(redis, cluster.stream("in-new-delhi"))
+        live = {key: event for key, event in latest.items() if event.data.etag is not None}
+        assert len(live) >= 6
+        for (slug, locale), event in live.items():
+            assert agent.state.pages[f"{slug}.{locale}"].etag == event.data.etag
+
+        requests: list[str] = []
+        get = agent._get
+
+        async def counting(
+            path: str, params: Mapping[str, str | int] | None = None, headers: Mapping[str, str] | None = None
+        ) -> Reply:
+            requests.append(path)
+            return await get(path, params, headers)
+
+        monkeypatch.setattr(agent, "_get", counting)
+        journal = run.journal.read_text()
+        top = agent.state.last_sequence
+        copies = [entry_of(event, top + k) for k, event in enumerate(live.values(), 1)]
+        await agent.handle_batch(copies)
+        assert requests == [], "an event naming the copy held was fetched"
+        assert run.journal.read_text() == journal
+        assert agent.state.last_sequence == top + len(copies)
+        for k, (slug, locale) in enumerate(live, 1):
+            assert agent.state.pages[f"{slug}.{locale}"].sequence == top + k, "the held sequence follows the event"
+        assert StateFile(run.out, run.site).load() == agent.state
+
+        # Another ETag is fetched (and answered 304: the render did not change since).
+        (slug, locale), event = next(iter(live.items()))
+        await agent.handle_batch([entry_of(event, agent.state.last_sequence + 1, etag='"another"')])
+        assert requests == [f"/v1/sites/in-new-delhi/pages/{slug}"]
+        assert run.journal.read_text() == journal
+        assert_files_match_api(run.out, cluster.api, run.site)
+    finally:
+        stop.set()
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        await close_agent(agent)
+
+
+async def test_batch_writes_renders_in_parallel_off_the_loop_and_syncs_the_folder_before_state_and_ack(
+    cluster: Cluster, editor: Editor, db: Database, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two renders are written at the same time in writer threads; then the folder sync, the state, the ack."""
+    cluster.serve()
+    cluster.relay()
+    await new_pages(editor, "in-new-delhi", 2)
+    await wait_until(lambda: relayed(db), within=15)
+    entries: Any = await redis.xrange(cluster.stream("in-new-delhi"))
+    run = in_process_run(cluster)
+    run.out.mkdir(parents=True)
+    agent = in_process_agent(cluster, run)
+    await agent.ensure_group()
+
+    steps: list[tuple[str, str]] = []
+    writers: set[int] = set()
+    lock = threading.Lock()
+    # The first two file writes wait for each other: they pass only if two renders are written at once.
+    both_writing = threading.Barrier(2, timeout=30)
+    calls = 0
+
+    def writing(path: Path, data: bytes) -> None:
+        nonlocal calls
+        with lock:
+            calls += 1
+            first_two = calls <= 2
+        if first_two:
+            both_writing.wait()
+        atomic_write(path, data)
+        with lock:
+            writers.add(threading.get_ident())
+            steps.append(("file", path.name))
+
+    def step(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            result = original(*args, **kwargs)
+            with lock:
+                steps.append((name, ""))
+            return result
+
+        return wrapper
+
+    monkeypatch.setattr("services.sync.agent.atomic_write", writing)
+    monkeypatch.setattr(agent_state, "fsync_folder", step("folder", agent_state.fsync_folder))
+    monkeypatch.setattr(agent_state, "atomic_write", step("state", agent_state.atomic_write))
+    xack = agent.redis.xack
+
+    async def acking(*args: Any) -> Any:
+        steps.append(("ack", ""))
+        return await xack(*args)
+
+    monkeypatch.setattr(agent.redis, "xack", acking)
+    try:
+        await agent.handle_batch(entries)
+    finally:
+        await close_agent(agent)
+        monkeypatch.undo()
+
+    assert threading.get_ident() not in writers, "a file was written on the event loop's thread"
+    assert len(writers) >= 2
+    names = [name for name, _ in steps]
+    files = names.count("file")
+    assert files == len(published_files(run.out)), "each render of the batch is written once"
+    assert files >= 8
+    # Every render file renamed, then the folder synced, then the state saved (and synced), then the ack.
+    assert names[files:] == ["folder", "state", "folder", "ack"], names[files:]
+    assert agent.state.last_sequence == int(entries[-1][0].split(b"-")[0])
+    assert_files_match_api(run.out, cluster.api, run.site)
+    assert_journal_monotonic(run.journal)
+    assert len(run.journal.read_text().splitlines()) == files // 2
+
+
+async def test_agent_keeps_the_path_of_its_api_url_and_retries_5xx_429_and_no_answer(tmp_path: Path) -> None:
+    """The content API may sit under a path (``http://host/cms``); its failures are transient, a 400 is not."""
+    answer = 404
+    seen: list[str] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        seen.append(request.path_qs)
+        if answer == 0:
+            await asyncio.sleep(5)  # longer than the client's timeout
+        return web.Response(status=answer)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handler)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    redis, blocking = make_redis(shared_redis_url(), 2.0), make_redis(shared_redis_url(), 2.0, max_connections=1)
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.5))
+    agent = SiteAgent(Settings(), "in-new-delhi", tmp_path, f"http://127.0.0.1:{port}/cms/", redis, blocking)
+    impatient = SiteAgent(
+        Settings(), "in-new-delhi", tmp_path, f"http://127.0.0.1:{port}/cms", redis, blocking, http=session
+    )
+    nobody = SiteAgent(Settings(), "in-new-delhi", tmp_path, f"http://127.0.0.1:{free_port()}", redis, blocking)
+    try:
+        await agent.apply("visas", "fr", 3, 7)  # 404: not published, nothing to keep
+        assert seen == ["/cms/v1/sites/in-new-delhi/pages/visas?locale=fr&min_revision=3"]
+        for answer in (500, 503, 429):
+            with pytest.raises(Transient, match=str(answer)):
+                await agent.apply("visas", "fr", 3, 7)
+        answer = 400
+        with pytest.raises(PoisonEvent):
+            await agent.apply("visas", "fr", 3, 7)
+        answer = 0
+        with pytest.raises(Transient, match="unreachable"):
+            await impatient.apply("visas", "fr", 3, 7)
+        with pytest.raises(Transient, match="unreachable"):
+            await nobody.apply("visas", "fr", 3, 7)
+        assert all(path.startswith("/cms/v1/") for path in seen)
+    finally:
+        for each in (agent, impatient, nobody):
+            await each.aclose()
+        assert not session.closed, "a session the caller passed is the caller's to close"
+        await session.close()
+        await redis.aclose()
+        await blocking.aclose()
+        await runner.cleanup()
+
+
+def test_relay_and_agent_commands_run_on_uvloop_and_fall_back_to_asyncio(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def loop_module() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    assert run_on_fast_loop(loop_module()).startswith("uvloop")
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if it were not installed
+    assert event_loop_factory() is None
+    assert run_on_fast_loop(loop_module()).startswith("asyncio")

@@ -3,11 +3,20 @@
 It reads its site's stream through a consumer group, and for each event fetches
 the render from the content API (``If-None-Match``, ``min_revision``), writes
 ``<slug>.<locale>.html`` and ``.json`` atomically, saves its state, and only then
-acknowledges. It never replaces a newer revision with an older one; duplicates
-and stale events do nothing. A gap in the sequence, or a lost consumer group, is
-repaired from the change feed; a cursor older than the feed's retention triggers
-a full resync from the page list. An event it cannot handle N times goes to the
-dead-letter stream ``<stream>:dead``.
+acknowledges. An event whose ETag is the one of the copy it holds is applied
+without a request. It never replaces a newer revision with an older one; duplicates
+and stale events do nothing.
+
+A fact used by a thousand pages makes thousands of events at once, so a batch is
+applied concurrently: one fetch per page over a pool of keep-alive connections,
+and the files written (and fsynced) by a pool of threads, off the event loop, so
+that the fsyncs of different pages overlap. The folder is synced once per batch,
+before the state is saved and the batch acknowledged.
+
+A gap in the sequence, or a lost consumer group, is repaired from the change
+feed; a cursor older than the feed's retention triggers a full resync from the
+page list. An event it cannot handle N times goes to the dead-letter stream
+``<stream>:dead``.
 """
 
 from __future__ import annotations
@@ -15,16 +24,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import re
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
-import httpx
+import aiohttp
 import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -46,6 +58,18 @@ _LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _event_decoder = msgspec.json.Decoder(PageEvent)
 _render_decoder = msgspec.json.Decoder(PageRender)
 
+FETCH_CONCURRENCY = 32
+"""Renders a batch fetches at once; also the size of the connection pool to the content API."""
+WRITE_THREADS = 16
+"""Threads writing render files: each write waits on two fsyncs, so many overlap on one disk."""
+HTTP_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=5, sock_read=10)
+"""Per request: a content API that hangs is a transient failure, retried with backoff."""
+KEEPALIVE_SECONDS = 4.0
+"""Idle connections are closed by the agent before uvicorn's own 5 s keep-alive limit closes them
+under a request (which would be a transient failure and a retry)."""
+
+T = TypeVar("T")
+
 
 class PoisonEvent(Exception):
     """An entry that can never be applied (bad JSON, wrong shape, wrong site, too big)."""
@@ -53,6 +77,28 @@ class PoisonEvent(Exception):
 
 class Transient(Exception):
     """A failure worth retrying later (content API unreachable, 5xx, replica behind)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the agent keeps of a content API response (read in full, the connection back in the pool)."""
+
+    status: int
+    body: bytes
+    etag: str
+
+
+def _write_files(files: Sequence[tuple[Path, bytes]], journal: int | None, line: str) -> None:
+    """Write a render's files atomically and durably (in a writer thread).
+
+    Each file is written to a temporary file, fsynced and renamed over the old one;
+    the journal line (``line`` and the write time) is appended after both renames.
+    """
+    for path, data in files:
+        atomic_write(path, data)
+    if journal is not None:
+        # One write(2) on an O_APPEND descriptor: lines of concurrent writers never mix.
+        os.write(journal, f"{line} {time.time():.6f}\n".encode())
 
 
 class SiteAgent:
@@ -69,9 +115,11 @@ class SiteAgent:
         *,
         consumer: str | None = None,
         group: str = "site-agent",
-        http: httpx.AsyncClient | None = None,
+        http: aiohttp.ClientSession | None = None,
         claim_idle_ms: int = 30_000,
         journal: Path | None = None,
+        fetch_concurrency: int = FETCH_CONCURRENCY,
+        write_threads: int = WRITE_THREADS,
     ) -> None:
         self.settings = settings
         self.site = site
@@ -84,11 +132,16 @@ class SiteAgent:
         self.group = group
         self.stream = stream_key(settings, site)
         self.dead_letters = self.stream + ":dead"
-        self.http = http or httpx.AsyncClient(timeout=10.0)
+        # The session is made on first use: aiohttp wants a running event loop for it.
+        self._http = http
+        self._owns_http = http is None
+        self.fetch_concurrency = fetch_concurrency
+        self._writer = ThreadPoolExecutor(max_workers=write_threads, thread_name_prefix=f"agent-{site}-write")
         self.claim_idle_ms = claim_idle_ms
         self.journal = journal
         """Optional append-only log of every file write (sequence, slug, locale, revision, publication time, ETag,
         write time)."""
+        self._journal_fd: int | None = None
         self.state_file = StateFile(out_dir, site)
         self.state = AgentState(site=site)
         self.applied = 0
@@ -103,12 +156,17 @@ class SiteAgent:
         base = self.out_dir / f"{slug}.{locale}"
         return base.with_name(base.name + ".html"), base.with_name(base.name + ".json")
 
-    def _write(self, render: PageRender, body: bytes, etag: str, sequence: int) -> bool:
+    async def _write(self, render: PageRender, body: bytes, etag: str, sequence: int) -> bool:
         """Write a render unless the copy we hold comes from a later publication; True when written.
 
         Publications are ordered by their time, not by revision number: publishing
         revision 3 again after revision 5 is a newer state with a lower number. A
         re-render (a fact or fragment changed) keeps the publication time and is written.
+
+        The check, the write and the state update of one (slug, locale) must not
+        interleave with another of the same page: callers apply a page once at a time
+        (a batch collapses its events per page). The files are written in a writer
+        thread; the state changes on the event loop once they are on disk.
         """
         key = f"{render.slug}.{render.locale}"
         held = self.state.pages.get(key)
@@ -116,14 +174,31 @@ class SiteAgent:
         if held is not None and published < held.published_at:
             return False
         html, json = self._paths(render.slug, render.locale)
-        atomic_write(html, render.html.encode())
-        atomic_write(json, body)
-        if self.journal is not None:
-            with self.journal.open("a") as journal:
-                fields = (sequence, render.slug, render.locale, render.revision, f"{published:.6f}", etag)
-                journal.write(" ".join(map(str, fields)) + f" {time.time():.6f}\n")
-        self.state.pages[key] = PageCopy(render.revision, etag, max(sequence, held.sequence if held else 0), published)
+        line = " ".join(map(str, (sequence, render.slug, render.locale, render.revision, f"{published:.6f}", etag)))
+        files = ((html, render.html.encode()), (json, body))
+        job = asyncio.get_running_loop().run_in_executor(self._writer, _write_files, files, self._journal(), line)
+        copy = PageCopy(render.revision, etag, max(sequence, held.sequence if held else 0), published)
+        try:
+            await asyncio.shield(job)
+        except asyncio.CancelledError:
+            # A thread cannot be stopped mid-write: let it finish and record what it wrote, so
+            # the state matches the files and no later write of this page races this one.
+            with contextlib.suppress(Exception):
+                await job
+                self.state.pages[key] = copy
+            raise
+        self.state.pages[key] = copy
         return True
+
+    def _journal(self) -> int | None:
+        """The journal's descriptor, opened for appending on first use."""
+        if self.journal is not None and self._journal_fd is None:
+            self._journal_fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        return self._journal_fd
+
+    async def _save_state(self) -> None:
+        """Sync the folder, then save the state (in a writer thread): what is acknowledged next is on disk."""
+        await asyncio.get_running_loop().run_in_executor(self._writer, self.state_file.save, self.state)
 
     def _remove(self, slug: str, locale: str) -> None:
         for path in self._paths(slug, locale):
@@ -133,20 +208,61 @@ class SiteAgent:
 
     # -- the content API -----------------------------------------------------------------
 
-    async def _get(self, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self.http.get(self.api_url + path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise Transient(f"content API unreachable: {exc.__class__.__name__}") from exc
-        if response.status_code >= 500 or response.status_code == 429:
-            raise Transient(f"content API answered {response.status_code}")
-        return response
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        """The agent's HTTP session: keep-alive connections, as many as the fetches of a batch."""
+        if self._http is None:
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.fetch_concurrency, keepalive_timeout=KEEPALIVE_SECONDS),
+                timeout=HTTP_TIMEOUT,
+                cookie_jar=aiohttp.DummyCookieJar(),  # the API sets no cookies; skip the jar's work
+            )
+        return self._http
 
-    async def apply(self, slug: str, locale: str, revision: int | None, sequence: int) -> None:
-        """Bring the local copy of (slug, locale) up to date with the published render."""
-        held = self.state.pages.get(f"{slug}.{locale}")
-        params: dict[str, str | int] = {"locale": locale}
+    async def aclose(self) -> None:
+        """Close the HTTP session (when the agent made it), the writer threads and the journal.
+
+        The Redis clients belong to the caller.
+        """
+        if self._http is not None and self._owns_http:
+            await self._http.close()
+        self._http = None
+        # Writes still under way (their task was cancelled) finish before the journal closes.
+        await asyncio.to_thread(self._writer.shutdown, wait=True)
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+            self._journal_fd = None
+
+    async def _get(
+        self, path: str, params: Mapping[str, str | int] | None = None, headers: Mapping[str, str] | None = None
+    ) -> Reply:
+        """GET ``api_url + path``; unreachable, timed out, 5xx and 429 are Transient.
+
+        The URL is built by concatenation, not joined to a session base URL: ``api_url``
+        may carry a path prefix (``http://host/cms``) that a join of ``/v1/...`` would drop.
+        """
+        try:
+            async with self.http.get(self.api_url + path, params=params, headers=headers) as response:
+                body = await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise Transient(f"content API unreachable: {exc.__class__.__name__}") from exc
+        if response.status >= 500 or response.status == 429:
+            raise Transient(f"content API answered {response.status}")
+        return Reply(response.status, body, response.headers.get("ETag", ""))
+
+    async def apply(self, slug: str, locale: str, revision: int | None, sequence: int, etag: str | None = None) -> None:
+        """Bring the local copy of (slug, locale) up to date with the published render.
+
+        ``etag`` is the ETag the event (or the page list) gives for the render: when it is
+        the one of the copy held, and that copy's revision is not older than the event's,
+        the copy is already that render and nothing is fetched.
+        """
         key = f"{slug}.{locale}"
+        held = self.state.pages.get(key)
+        if held is not None and etag and etag == held.etag and revision is not None and held.revision >= revision:
+            held.sequence = max(held.sequence, sequence)  # as a 304 would
+            return
+        params: dict[str, str | int] = {"locale": locale}
         # min_revision guards against a replica that has not seen the publish yet. After a few
         # refusals the event is older than the page's current publication (an older revision was
         # published again since): the current render is then the one to keep.
@@ -156,25 +272,25 @@ class SiteAgent:
         response = await self._get(
             f"/v1/sites/{quote(self.site, safe='')}/pages/{quote(slug, safe='')}", params=params, headers=headers
         )
-        if response.status_code == 304:
+        if response.status == 304:
             if held is not None:
                 held.sequence = max(held.sequence, sequence)
             return
-        if response.status_code == 404:
+        if response.status == 404:
             self._remove(slug, locale)
             return
-        if response.status_code == 409:
+        if response.status == 409:
             self._behind[key] = self._behind.get(key, 0) + 1
             raise Transient(f"revision {revision} of {slug}.{locale} is not served yet")
         self._behind.pop(key, None)
-        if response.status_code != 200:
-            raise PoisonEvent(f"content API answered {response.status_code} for {slug}.{locale}")
-        render = _render_decoder.decode(response.content)
+        if response.status != 200:
+            raise PoisonEvent(f"content API answered {response.status} for {slug}.{locale}")
+        render = _render_decoder.decode(response.body)
         if render.locale != locale:
             # The locale is not published: the API fell back to another one.
             self._remove(slug, locale)
             return
-        self._write(render, response.content, response.headers.get("etag", ""), sequence)
+        await self._write(render, response.body, response.etag, sequence)
 
     # -- events ------------------------------------------------------------------------
 
@@ -210,10 +326,10 @@ class SiteAgent:
                 if sequence > self.state.last_sequence:
                     if sequence > self.state.last_sequence + 1:
                         await self.repair(upto=sequence - 1)
-                    await self.apply(event.data.slug, event.data.locale, event.data.revision, sequence)
+                    await self.apply(event.data.slug, event.data.locale, event.data.revision, sequence, event.data.etag)
                     self.state.last_sequence = max(self.state.last_sequence, sequence)
                     self.applied += 1
-                self.state_file.save(self.state)
+                await self._save_state()
                 await self.redis.xack(self.stream, self.group, entry_id)
                 return
             except PoisonEvent as exc:
@@ -234,8 +350,10 @@ class SiteAgent:
         """Apply a batch read from the stream: pages in parallel, each page once, then one save and one ack.
 
         Applying fetches the current render, so several events of one page collapse
-        into one fetch (with the highest revision as ``min_revision``). A batch with
-        a hole in its sequences, or a poison entry, goes entry by entry instead.
+        into one fetch (with the highest revision as ``min_revision``), and one page is
+        never applied twice at once. Up to ``fetch_concurrency`` pages are fetched and
+        written at the same time. A batch with a hole in its sequences, or a poison
+        entry, goes entry by entry instead.
         """
         decoded: list[tuple[bytes, PageEvent]] = []
         entries_by_id = dict(entries)
@@ -262,13 +380,8 @@ class SiteAgent:
                 key = (event.data.slug, event.data.locale)
                 if key not in latest or int(event.sequence) > int(latest[key].sequence):
                     latest[key] = event
-            limit = asyncio.Semaphore(8)
-
-            async def apply_one(event: PageEvent) -> str:
-                async with limit:
-                    return await self._apply_retrying(event)
-
-            outcomes = dict(zip(latest, await asyncio.gather(*(apply_one(e) for e in latest.values())), strict=True))
+            applied = await self._concurrently(self._apply_retrying(event) for event in latest.values())
+            outcomes = dict(zip(latest, applied, strict=True))
             if "stopped" in outcomes.values():
                 return  # stopping: nothing acknowledged, all of it comes again after the restart
             poisoned = {key for key, outcome in outcomes.items() if outcome == "poison"}
@@ -279,15 +392,36 @@ class SiteAgent:
                         await self.handle(entry_id, entries_by_id[entry_id])
             self.state.last_sequence = max(self.state.last_sequence, sequences[-1])
             self.applied += len(fresh)
-        self.state_file.save(self.state)
+        await self._save_state()
         if decoded:
             await self.redis.xack(self.stream, self.group, *[entry_id for entry_id, _ in decoded])
+
+    async def _concurrently(self, calls: Iterable[Awaitable[T]]) -> list[T]:
+        """Await ``calls``, at most ``fetch_concurrency`` at once; the first failure is raised once all are done.
+
+        Waiting for all before raising means no apply of a page is still running when
+        the caller goes on (and may apply that page again).
+        """
+        limit = asyncio.Semaphore(self.fetch_concurrency)
+
+        async def bounded(call: Awaitable[T]) -> T:
+            async with limit:
+                return await call
+
+        results = await asyncio.gather(*(bounded(call) for call in calls), return_exceptions=True)
+        done: list[T] = []
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+            done.append(result)
+        return done
 
     async def _apply_retrying(self, event: PageEvent) -> str:
         """Apply one event, backing off on transient failures: 'applied', 'poison' or 'stopped'."""
         while True:
             try:
-                await self.apply(event.data.slug, event.data.locale, event.data.revision, int(event.sequence))
+                data = event.data
+                await self.apply(data.slug, data.locale, data.revision, int(event.sequence), data.etag)
                 return "applied"
             except Transient as exc:
                 if not await self._back_off(exc):
@@ -324,19 +458,19 @@ class SiteAgent:
             response = await self._get(
                 "/v1/changes", params={"site": self.site, "after": self.state.last_sequence, "limit": 500}
             )
-            if response.status_code == 410:
+            if response.status == 410:
                 await self.resync()
                 return
-            if response.status_code != 200:
-                raise Transient(f"change feed answered {response.status_code}")
-            feed = msgspec.json.decode(response.content, type=ChangeFeed)
+            if response.status != 200:
+                raise Transient(f"change feed answered {response.status}")
+            feed = msgspec.json.decode(response.body, type=ChangeFeed)
             for event in feed.events:
                 sequence = int(event.sequence)
                 if upto is not None and sequence > upto:
                     break
-                await self.apply(event.data.slug, event.data.locale, event.data.revision, sequence)
+                await self.apply(event.data.slug, event.data.locale, event.data.revision, sequence, event.data.etag)
                 self.state.last_sequence = sequence
-            self.state_file.save(self.state)
+            await self._save_state()
             if not feed.events or feed.next_after >= feed.head:
                 if upto is not None and self.state.last_sequence < upto:
                     # The feed does not have them yet (not relayed): the stream will bring them.
@@ -346,21 +480,25 @@ class SiteAgent:
     async def resync(self) -> None:
         """Rebuild every file from the page list (used when history is no longer available)."""
         head_response = await self._get("/v1/changes", params={"site": self.site, "after": MAX_SEQUENCE, "limit": 1})
-        if head_response.status_code != 200:
-            raise Transient(f"change feed answered {head_response.status_code}")
-        head = msgspec.json.decode(head_response.content, type=ChangeFeed).head
+        if head_response.status != 200:
+            raise Transient(f"change feed answered {head_response.status}")
+        head = msgspec.json.decode(head_response.body, type=ChangeFeed).head
         seen: set[str] = set()
         cursor: str | None = None
         while True:
             params: dict[str, str | int] = {"limit": 200, **({"cursor": cursor} if cursor else {})}
             response = await self._get(f"/v1/sites/{quote(self.site, safe='')}/pages", params=params)
-            if response.status_code != 200:
-                raise Transient(f"page list answered {response.status_code}")
-            page = msgspec.json.decode(response.content, type=PageList)
-            for summary in page.items:
-                for locale, revision in summary.locales.items():
-                    seen.add(f"{summary.slug}.{locale}")
-                    await self.apply(summary.slug, locale, revision, head)
+            if response.status != 200:
+                raise Transient(f"page list answered {response.status}")
+            page = msgspec.json.decode(response.body, type=PageList)
+            renders = [
+                (summary.slug, locale, revision, summary.etags.get(locale))
+                for summary in page.items
+                for locale, revision in summary.locales.items()
+            ]
+            seen.update(f"{slug}.{locale}" for slug, locale, _, _ in renders)
+            # Each (slug, locale) appears once in the list: they can be applied concurrently.
+            await self._concurrently(self.apply(slug, locale, rev, head, etag) for slug, locale, rev, etag in renders)
             cursor = page.next_cursor
             if cursor is None:
                 break
@@ -368,7 +506,7 @@ class SiteAgent:
             slug, _, locale = key.rpartition(".")
             self._remove(slug, locale)
         self.state.last_sequence = max(self.state.last_sequence, head)
-        self.state_file.save(self.state)
+        await self._save_state()
         logger.info("agent %s: full resync done at sequence %d (%d page renders)", self.site, head, len(seen))
 
     # -- the consumer group ------------------------------------------------------------------

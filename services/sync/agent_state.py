@@ -32,7 +32,9 @@ def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half.
 
     The bytes go to a temporary file in the same folder, are flushed to disk,
-    then renamed over the target (rename is atomic within a file system).
+    then renamed over the target (rename is atomic within a file system). The
+    rename itself is durable only once the folder is synced (``fsync_folder``):
+    callers write several files, then sync their folder once.
     """
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -40,12 +42,21 @@ def atomic_write(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)  # served by a web server: readable by all, like a normal file
+            os.fchmod(handle.fileno(), 0o644)  # served by a web server: readable by all, like a normal file
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make the renames and removals done in ``folder`` durable (a crash cannot undo them after this)."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 class StateFile:
@@ -66,5 +77,14 @@ class StateFile:
         return state if state.site == self.site else AgentState(site=self.site)
 
     def save(self, state: AgentState) -> None:
-        """Persist the state atomically."""
+        """Persist the state atomically and durably, after the files it describes.
+
+        The folder is synced first: the renames of the render files written since the
+        last save reach the disk before a state that says they were written (otherwise a
+        crash could leave a state naming an ETag whose file is still the old one, and the
+        agent would skip that page's next events). It is synced again after the state's
+        own rename, so that what the agent acknowledges next is on disk.
+        """
+        fsync_folder(self.path.parent)
         atomic_write(self.path, msgspec.json.encode(state))
+        fsync_folder(self.path.parent)
