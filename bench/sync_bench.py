@@ -250,7 +250,10 @@ async def run(args: argparse.Namespace) -> None:
             await redis.delete(*keys)
         await redis.aclose()
         await db.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if args.keep:
+            print(f"\nwork folder kept: {workdir} (server.log has every process's output)")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> None:
@@ -261,6 +264,7 @@ def main() -> None:
     parser.add_argument("--database-url", help="database (default: a fresh SQLite file)")
     parser.add_argument("--redis-url", default=os.environ.get("LIAISON_REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--port", type=int, default=8765, help="port of the content service (default 8765)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (database, files, logs)")
     asyncio.run(run(parser.parse_args()))
 
 

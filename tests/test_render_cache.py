@@ -85,21 +85,25 @@ async def test_concurrent_requests_for_one_page_share_one_build(
     assert {s.entry.render.locale for s in served} == {"fr", "en"}
 
 
-async def test_a_committed_fact_change_is_rebuilt_before_anyone_asks(
+async def test_a_fact_change_is_rendered_as_it_is_written_and_its_events_carry_the_etags(
     seeded: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    delivery = Delivery(seeded, "http://127.0.0.1:8000", warm=True)
+    delivery = Delivery(seeded, "http://127.0.0.1:8000", eager=True)
     await delivery.serve(SITE, SLUG, ("en",))
     loads = _count_loads(monkeypatch)
     fact = await facts.get_fact(seeded, "global", FACT)
     body = FactUpdate(value=IntegerValue(99), base_version=fact.version)
     await facts.update_fact(seeded, Principal.system("test"), "global", FACT, body, None)
-    await delivery.stop()  # the rebuild runs in the background; wait for it
-    assert len(loads) == 1, "every page the change touched rebuilt in one batch"
+    await delivery.stop()  # nothing is left to rebuild in the background, but wait for it
+    assert len(loads) == 1, "every page the change touched rendered in one batch, in the writing transaction"
     assert loads[0] >= 2, "the fact is shown on two sites"
     entry = delivery.cache.render(SITE, SLUG, "en")
-    assert entry is not None, "the changed page was rebuilt at the commit"
+    assert entry is not None, "the changed page was cached at the commit"
     assert "99" in entry.render.html
+    async with seeded.reading() as repo:
+        rows = await repo.outbox_after(0, 1000)
+    stamped = {(r.site, r.slug, r.locale): r.etag for r in rows if "version" in r.cause}
+    assert stamped[(SITE, SLUG, "en")] == entry.json("en", False)[1], "the event carries the served render's ETag"
     calls = len(loads)
     await delivery.serve(SITE, SLUG, ("en",))
     assert len(loads) == calls, "the next request is served from the rebuilt cache"

@@ -44,10 +44,10 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         i18n.catalogs()  # load (or compile) the gettext catalogs now rather than on the first request
         app.state.db = db if db is not None else Database.from_url(settings.database_url)
         app.state.public_url = settings.public_url
-        # Warm: a change is rebuilt as it commits, so the site agents' fetches that follow its event
-        # find their renders ready (a fact shown on a thousand pages is one batch, not a thousand).
+        # Eager: a change is rendered as it is written, so its events carry their ETags from the
+        # start and the site agents' fetches that follow find the renders ready.
         app.state.delivery = Delivery(
-            app.state.db, settings.public_url, f"public, max-age={settings.cache_max_age}", warm=True
+            app.state.db, settings.public_url, f"public, max-age={settings.cache_max_age}", eager=True
         )
         cache_sync = RenderCacheSync(app.state.db, app.state.delivery.invalidate)
         await cache_sync.start()

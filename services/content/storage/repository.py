@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -111,6 +111,10 @@ class Repository:
         self.changed_renders: list[RenderKey] = []
         self.written_events: list[str] = []
         """Event ids of the outbox rows this transaction wrote."""
+        self._written_keys: list[RenderKey] = []
+        """The render each of those rows names, in the same order."""
+        self.after_commit: list[Callable[[], None]] = []
+        """Called after a successful commit (after the commit listeners)."""
         """Renders this transaction's outbox rows say changed; handed to listeners after commit."""
 
     # -- sites ---------------------------------------------------------------
@@ -710,10 +714,31 @@ class Repository:
             ]
         await self.conn.execute(sa.insert(outbox), numbered)
         self.written_events += [row["event_id"] for row in numbered]
+        self._written_keys += [RenderKey(row["site"], row["slug"], row["locale"]) for row in numbered]
         self.changed_renders += [RenderKey(row["site"], row["slug"], row["locale"]) for row in rows]
         if self.conn.dialect.name == "postgresql":
             # Delivered to listeners when (and only if) this transaction commits: wakes the relay.
             await self.conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": OUTBOX_CHANNEL})
+
+    async def set_outbox_etags(self, etags: Mapping[RenderKey, str]) -> None:
+        """Give the outbox rows this transaction wrote the ETag of the render each names.
+
+        Called last before the commit, it also moves the events' time there: the moment the
+        change takes effect, not the moment the row was first written.
+        """
+        at = now()
+        values = [
+            {"row_event": event_id, "row_etag": etags[key], "row_time": at}
+            for event_id, key in zip(self.written_events, self._written_keys, strict=True)
+            if key in etags
+        ]
+        if values:
+            await self.conn.execute(
+                sa.update(outbox)
+                .where(outbox.c.event_id == sa.bindparam("row_event"))
+                .values(etag=sa.bindparam("row_etag"), created_at=sa.bindparam("row_time")),
+                values,
+            )
 
     async def _advance_sequence(self, site: str, count: int) -> int:
         """Reserve ``count`` sequences of ``site``; return the last one.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -33,7 +34,7 @@ from services.content.domain.rendering import (
 from services.content.domain.segments import changed_segments
 from services.content.domain.translation import translation_state
 from services.content.storage.database import DATABASE_DOWN, Database
-from services.content.storage.repository import RenderKey
+from services.content.storage.repository import RenderKey, Repository
 from services.content.usecases.documents import load_document
 from services.content.usecases.render_cache import RenderCache
 from services.content.usecases.render_inputs import PageKey, RenderInputs, RevisionCache
@@ -183,7 +184,7 @@ class Delivery:
     """
 
     def __init__(
-        self, db: Database, public_url: str, cache_control: str = "public, max-age=60", *, warm: bool = False
+        self, db: Database, public_url: str, cache_control: str = "public, max-age=60", *, eager: bool = False
     ) -> None:
         self.db = db
         self.public_url = public_url.rstrip("/")
@@ -192,9 +193,13 @@ class Delivery:
         self.revisions = RevisionCache()
         self._building: dict[PageKey, tuple[int, asyncio.Future[BuildResult | None]]] = {}
         self._warming: set[asyncio.Task[None]] = set()
-        self.warm_after_commit = warm
-        """Rebuild the renders a local commit changed right away, before anyone asks (the content service)."""
+        self.eager = eager
+        """Build renders as changes are written, before anyone asks (the content service): a transaction
+        renders the pages it changed and stamps its events' ETags, the renders are cached at its commit,
+        and changes written by other processes are rebuilt in the background."""
         db.on_commit(self.invalidate)
+        if eager:
+            db.stamp_etags_with(self.stamp)
 
     def page_url(self, site: str, slug: str, locale: str) -> str:
         """Public URL of a page in one locale."""
@@ -257,10 +262,40 @@ class Delivery:
     def invalidate(self, keys: Sequence[RenderKey]) -> None:
         """Drop the renders a commit changed; rebuild them in the background when warming is on."""
         self.cache.invalidate(keys)
-        if self.warm_after_commit and keys:
+        if self.eager and keys:
             task = asyncio.get_running_loop().create_task(self.warm({(key.site, key.slug) for key in keys}))
             self._warming.add(task)
             task.add_done_callback(self._warming.discard)
+
+    async def stamp(self, repo: Repository, keys: Sequence[RenderKey]) -> dict[RenderKey, str]:
+        """Render, inside the writing transaction, the pages it changed; return each render's ETag.
+
+        The builds are cached once the transaction commits ("" is the ETag of a render that is
+        no longer published).
+        """
+        pages = sorted({(key.site, key.slug) for key in keys})
+        inputs = RenderInputs(RevisionCache(parent=self.revisions))
+        await inputs.load(repo, pages)
+        builds: dict[PageKey, PageBuild] = {}
+        for page in pages:
+            with contextlib.suppress(NotFound):
+                builds[page] = self._page_build(inputs, page)
+        repo.after_commit.append(lambda: self._adopt(builds, inputs.revisions))
+        etags: dict[RenderKey, str] = {}
+        for key in keys:
+            build = builds.get((key.site, key.slug))
+            entry = build.entries.get(key.locale) if build is not None else None
+            etags[key] = entry.json(key.locale, False)[1] if entry is not None else ""
+        return etags
+
+    def _adopt(self, builds: dict[PageKey, PageBuild], revisions: RevisionCache) -> None:
+        """Cache the renders a committed transaction built (its commit already invalidated the old ones)."""
+        revisions.merge_into_parent()
+        for page, build in builds.items():
+            version = self.cache.version(*page)
+            self.cache.store_index(*page, build.index, version)
+            for locale, entry in build.entries.items():
+                self.cache.store_render(*page, locale, entry, version)
 
     async def warm(self, pages: Iterable[PageKey], chunk: int = 50) -> None:
         """Build the pages not cached, a chunk at a time (requests are served between chunks)."""

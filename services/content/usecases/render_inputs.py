@@ -27,25 +27,40 @@ PageKey = tuple[str, str]
 
 
 class RevisionCache:
-    """Revisions by (variant id, number); immutable, so never invalidated (bounded)."""
+    """Revisions by (variant id, number); immutable, so never invalidated (bounded).
 
-    def __init__(self, max_entries: int = 20_000) -> None:
+    A cache with a ``parent`` reads through to it but keeps what it loads to itself:
+    a writing transaction uses one, since a revision it wrote vanishes if it rolls
+    back; `merge_into_parent` after the commit.
+    """
+
+    def __init__(self, max_entries: int = 20_000, parent: RevisionCache | None = None) -> None:
         self._revisions: dict[tuple[int, int], Revision] = {}
         self._max_entries = max_entries
+        self._parent = parent
 
     def get(self, variant_id: int, number: int) -> Revision | None:
         """The revision if it was loaded before."""
-        return self._revisions.get((variant_id, number))
+        found = self._revisions.get((variant_id, number))
+        if found is None and self._parent is not None:
+            found = self._parent.get(variant_id, number)
+        return found
 
     async def load(self, repo: Repository, wanted: Iterable[tuple[int, int]]) -> None:
         """Read the revisions of ``wanted`` not held yet, in one query."""
-        missing = {pair for pair in wanted if pair not in self._revisions}
-        if not missing:
-            return
-        found = await repo.revisions_by_numbers(missing)
-        if len(self._revisions) + len(found) > self._max_entries:
+        missing = {pair for pair in wanted if self.get(*pair) is None}
+        if missing:
+            self._keep(await repo.revisions_by_numbers(missing))
+
+    def merge_into_parent(self) -> None:
+        """Hand what this cache loaded to its parent (once the transaction that read it committed)."""
+        if self._parent is not None:
+            self._parent._keep(self._revisions.values())
+
+    def _keep(self, revisions: Collection[Revision]) -> None:
+        if len(self._revisions) + len(revisions) > self._max_entries:
             self._revisions.clear()
-        for revision in found:
+        for revision in revisions:
             self._revisions[(revision.variant_id, revision.number)] = revision
 
 
