@@ -4,12 +4,13 @@ Runs a real content service, relay and site agent on a fresh SQLite (or --databa
 database and a Redis (LIAISON_REDIS_URL or --redis-url; its own stream prefix, cleaned up).
 
 1. Publish-to-stream and publish-to-file: N publishes of the demo page, one after the
-   other. "Commit" is the event's ``time`` (written inside the transaction, so slightly
+   other. "Commit" is the event's ``time`` (written last thing in the transaction, so just
    before the commit: the figures err on the slow side); "stream" is when a blocking
-   XREAD in this process receives the entry; "file" is the time the agent's journal
-   records the write.
-2. Fan-out: one global fact used by 1,000 pages in 2 locales is changed; the figure
-   is the time from the fact's commit until the agent has written all 2,000 renders.
+   XREAD in a listener process of its own receives the entry; "file" is the time the
+   agent's journal records the write.
+2. Fan-out: one global fact used by 1,000 pages in 2 locales is changed; the figure is
+   the time from the fact's ``updated_at`` (taken when the transaction writes the new
+   value, before it renders the 2,000 pages) until the agent has written all 2,000 renders.
 
     python -m bench.sync_bench --publishes 1000 --pages 1000
 """
@@ -21,6 +22,7 @@ import asyncio
 import datetime as dt
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -32,6 +34,7 @@ from typing import Any
 
 import httpx
 import msgspec
+import redis as sync_redis
 from redis.asyncio import Redis
 
 from schemas.documents import DocumentCreate, PublishRequest, RevisionCreate
@@ -43,6 +46,7 @@ from services.content.usecases import documents, facts, revisions
 from services.content.usecases.tokens import create_token
 
 LIAISON = [sys.executable, "-m", "services.cli"]
+BENCH = [sys.executable, "-m", "bench.sync_bench"]
 SITE = "in-new-delhi"
 BENCH_AUTHOR = Principal.system("bench")
 
@@ -91,16 +95,30 @@ async def _fan_out_pages(db: Database, pages: int) -> None:
         await revisions.publish(db, BENCH_AUTHOR, doc.id, "en", PublishRequest(1))
 
 
-async def _stream_listener(redis: Redis, stream: str, arrivals: dict[int, float], stop: asyncio.Event) -> None:
-    last = "$"
-    while not stop.is_set():
-        reply: Any = await redis.xread({stream: last}, block=500, count=1000)
-        now = time.time()
-        for _name, entries in reply or []:
-            for entry_id, fields in entries:
-                last = entry_id
-                event = msgspec.json.decode(fields[b"event"], type=PageEvent)
-                arrivals[int(event.sequence)] = now - event.time.timestamp()
+def listen(redis_url: str, stream: str, after: str, out: Path) -> None:
+    """Record when each entry reaches a blocking XREAD (own process, so the publishing client never delays it).
+
+    Writes one "<sequence> <commit to arrival, seconds>" line per entry to ``out`` until SIGTERM.
+    """
+    client = sync_redis.Redis.from_url(redis_url, socket_timeout=5)
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    last = after
+    with out.open("w") as lines:
+        while not stopping:
+            reply: Any = client.xread({stream: last}, block=200, count=1000)
+            now = time.time()
+            for _name, entries in reply or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    event = msgspec.json.decode(fields[b"event"], type=PageEvent)
+                    lines.write(f"{int(event.sequence)} {now - event.time.timestamp():.6f}\n")
+            lines.flush()
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -159,9 +177,12 @@ async def run(args: argparse.Namespace) -> None:
             print("agent in sync; measuring publishes ...", flush=True)
 
             stream = prefix + SITE
-            arrivals: dict[int, float] = {}
-            stop = asyncio.Event()
-            listener = asyncio.create_task(_stream_listener(redis, stream, arrivals, stop))
+            arrivals_file = workdir / "arrivals.log"
+            top: Any = await redis.xrevrange(stream, count=1)
+            after = top[0][0].decode() if top else "0-0"
+            listener = subprocess.Popen(
+                [*BENCH, "--listen", stream, "--after", after, "--arrivals", str(arrivals_file)], env=env
+            )
             await asyncio.sleep(0.3)
             listing = (await client.get(f"/v1/sites/{SITE}/pages", params={"limit": 1})).json()
             page_id = listing["items"][0]["document_id"]
@@ -199,8 +220,9 @@ async def run(args: argparse.Namespace) -> None:
                 if published_sequences and max(published_sequences) in written:
                     break
                 await asyncio.sleep(0.1)
-            stop.set()
-            await listener
+            listener.terminate()
+            listener.wait(timeout=10)
+            arrivals = {int(seq): float(lag) for seq, lag in (line.split() for line in arrivals_file.open())}
             times = {int(e[0]): float(e[6]) for e in _journal(journal)[before:] if e[1] == slug and e[2] == "fr"}
             event_time = {
                 int(msgspec.json.decode(f[b"event"], type=PageEvent).sequence): msgspec.json.decode(
@@ -265,7 +287,14 @@ def main() -> None:
     parser.add_argument("--redis-url", default=os.environ.get("LIAISON_REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--port", type=int, default=8765, help="port of the content service (default 8765)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (database, files, logs)")
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--listen", metavar="STREAM", help=argparse.SUPPRESS)
+    parser.add_argument("--arrivals", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--after", default="$", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.listen:
+        listen(args.redis_url, args.listen, args.after, args.arrivals)
+    else:
+        asyncio.run(run(args))
 
 
 if __name__ == "__main__":
