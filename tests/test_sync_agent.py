@@ -1220,3 +1220,34 @@ def test_relay_and_agent_commands_run_on_uvloop_and_fall_back_to_asyncio(monkeyp
     monkeypatch.setitem(sys.modules, "uvloop", None)  # as if it were not installed
     assert event_loop_factory() is None
     assert run_on_fast_loop(loop_module()).startswith("asyncio")
+
+
+async def test_an_event_overtaken_by_another_publish_writes_the_current_render_at_once(
+    cluster: Cluster, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Revision 2 published, then revision 1 again: the event for 2 gets 409, and the agent keeps what is live now."""
+    cluster.serve()
+    run = in_process_run(cluster)
+    agent = in_process_agent(cluster, run)
+    run.out.mkdir(parents=True, exist_ok=True)
+    requests: list[Mapping[str, str | int] | None] = []
+    get = agent._get
+
+    async def recording(
+        path: str, params: Mapping[str, str | int] | None = None, headers: Mapping[str, str] | None = None
+    ) -> Reply:
+        requests.append(dict(params or {}))
+        return await get(path, params, headers)
+
+    monkeypatch.setattr(agent, "_get", recording)
+    slug = "internal-security-section"
+    try:
+        # The event names a revision above the one live now (the page went back to an older one).
+        await agent.apply(slug, "fr", 2, 1)  # raises Transient (and backs off) without the fix
+        assert requests == [{"locale": "fr", "min_revision": 2}, {"locale": "fr"}]
+        assert revision_in(run.out / f"{slug}.fr.json") == 1, "the live render was written"
+        async with httpx.AsyncClient(base_url=cluster.api, timeout=10) as http:
+            served = await http.get(f"/v1/sites/{run.site}/pages/{slug}", params={"locale": "fr"})
+        assert (run.out / f"{slug}.fr.json").read_bytes() == served.content
+    finally:
+        await close_agent(agent)

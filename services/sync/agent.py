@@ -148,7 +148,6 @@ class SiteAgent:
         self._redis_down = False
         self._stop = asyncio.Event()
         self._delay = 0.0
-        self._behind: dict[str, int] = {}
 
     # -- files -----------------------------------------------------------------------
 
@@ -263,15 +262,18 @@ class SiteAgent:
             held.sequence = max(held.sequence, sequence)  # as a 304 would
             return
         params: dict[str, str | int] = {"locale": locale}
-        # min_revision guards against a replica that has not seen the publish yet. After a few
-        # refusals the event is older than the page's current publication (an older revision was
-        # published again since): the current render is then the one to keep.
-        if revision is not None and self._behind.get(key, 0) < 3:
+        # min_revision guards against a content process that has not seen the publish yet.
+        if revision is not None:
             params["min_revision"] = revision
         headers = {"If-None-Match": held.etag} if held else {}
-        response = await self._get(
-            f"/v1/sites/{quote(self.site, safe='')}/pages/{quote(slug, safe='')}", params=params, headers=headers
-        )
+        path = f"/v1/sites/{quote(self.site, safe='')}/pages/{quote(slug, safe='')}"
+        response = await self._get(path, params=params, headers=headers)
+        if response.status == 409:
+            # The API answers 409 only after reading the database again: the page's publication
+            # has moved on since this event (another revision, older or not, was published), so
+            # the render it has now is newer than the event's and is the one to keep.
+            params.pop("min_revision")
+            response = await self._get(path, params=params, headers=headers)
         if response.status == 304:
             if held is not None:
                 held.sequence = max(held.sequence, sequence)
@@ -279,10 +281,6 @@ class SiteAgent:
         if response.status == 404:
             self._remove(slug, locale)
             return
-        if response.status == 409:
-            self._behind[key] = self._behind.get(key, 0) + 1
-            raise Transient(f"revision {revision} of {slug}.{locale} is not served yet")
-        self._behind.pop(key, None)
         if response.status != 200:
             raise PoisonEvent(f"content API answered {response.status} for {slug}.{locale}")
         render = _render_decoder.decode(response.body)
