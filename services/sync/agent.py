@@ -60,8 +60,9 @@ _render_decoder = msgspec.json.Decoder(PageRender)
 
 FETCH_CONCURRENCY = 32
 """Renders a batch fetches at once; also the size of the connection pool to the content API."""
-WRITE_THREADS = 16
-"""Threads writing render files: each write waits on two fsyncs, so many overlap on one disk."""
+WRITE_THREADS = 8
+"""Threads writing render files: each write waits on two fsyncs, which overlap across threads. More
+threads did not write faster on a 2-core VM (the file system's renames and journal are the limit)."""
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=5, sock_read=10)
 """Per request: a content API that hangs is a transient failure, retried with backoff."""
 KEEPALIVE_SECONDS = 4.0
