@@ -58,6 +58,8 @@ _LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _event_decoder = msgspec.json.Decoder(PageEvent)
 _render_decoder = msgspec.json.Decoder(PageRender)
 
+READ_COUNT = 500
+"""Entries read at once: a fan-out's events go in few batches (each ends with a state save and an ack)."""
 FETCH_CONCURRENCY = 32
 """Renders a batch fetches at once; also the size of the connection pool to the content API."""
 WRITE_THREADS = 8
@@ -522,7 +524,7 @@ class SiteAgent:
         client = self.blocking_redis if block else self.redis
         try:
             reply: Any = await client.xreadgroup(
-                self.group, self.consumer, {self.stream: entry_id}, count=100, block=block
+                self.group, self.consumer, {self.stream: entry_id}, count=READ_COUNT, block=block
             )
         except ResponseError as exc:
             # NOGROUP: the group is gone; UNBLOCKED: the stream was deleted while we waited on it.
