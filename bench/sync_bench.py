@@ -108,6 +108,8 @@ def listen(redis_url: str, stream: str, after: str, out: Path) -> None:
         stopping = True
 
     signal.signal(signal.SIGTERM, stop)
+    client.ping()
+    out.with_suffix(".ready").touch()  # the bench publishes only from now on: no start-up time in the figures
     last = after
     with out.open("w") as lines:
         while not stopping:
@@ -183,7 +185,10 @@ async def run(args: argparse.Namespace) -> None:
             listener = subprocess.Popen(
                 [*BENCH, "--listen", stream, "--after", after, "--arrivals", str(arrivals_file)], env=env
             )
-            await asyncio.sleep(0.3)
+            for _ in range(200):
+                if arrivals_file.with_suffix(".ready").exists():
+                    break
+                await asyncio.sleep(0.05)
             listing = (await client.get(f"/v1/sites/{SITE}/pages", params={"limit": 1})).json()
             page_id = listing["items"][0]["document_id"]
             slug = listing["items"][0]["slug"]
