@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +31,10 @@ from services.content.settings import Settings
 from services.content.storage.database import Database
 from services.content.storage.outbox import OutboxQueries
 from services.redis_client import make_redis
+from services.sync import agent as agent_module
 from services.sync import agent_state
 from services.sync.agent import MAX_EVENT_BYTES, PoisonEvent, Reply, SiteAgent, Transient
-from services.sync.agent_state import AgentState, StateFile, atomic_write
+from services.sync.agent_state import AgentState, GroupSync, StateFile, stage_file
 from services.sync.cli import event_loop_factory, run_on_fast_loop
 from services.sync.relay import Relay
 from tests.conftest import TokenFactory
@@ -545,7 +546,7 @@ async def test_agent_crash_between_fetch_write_state_and_ack_is_repaired_on_rest
     try:
         await cluster.converge(db, within=15)
         if point == "before-write":
-            monkeypatch.setattr("services.sync.agent.atomic_write", crash_once(atomic_write))
+            monkeypatch.setattr("services.sync.agent.stage_file", crash_once(stage_file))
         elif point == "after-write-before-state":
             monkeypatch.setattr(agent.state_file, "save", crash_once(agent.state_file.save))
         else:
@@ -1094,7 +1095,8 @@ async def test_event_whose_etag_is_the_copy_held_is_applied_without_a_request(
 async def test_batch_writes_renders_in_parallel_off_the_loop_and_syncs_the_folder_before_state_and_ack(
     cluster: Cluster, editor: Editor, db: Database, redis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two renders are written at the same time in writer threads; then the folder sync, the state, the ack."""
+    """Renders are staged at the same time in writer threads, synced by fewer syncs than files, renamed; then the
+    folder sync, the state, the ack."""
     cluster.serve()
     cluster.relay()
     await new_pages(editor, "in-new-delhi", 2)
@@ -1108,21 +1110,29 @@ async def test_batch_writes_renders_in_parallel_off_the_loop_and_syncs_the_folde
     steps: list[tuple[str, str]] = []
     writers: set[int] = set()
     lock = threading.Lock()
-    # The first two file writes wait for each other: they pass only if two renders are written at once.
+    # The first two stagings wait for each other: they pass only if two renders are written at once.
     both_writing = threading.Barrier(2, timeout=30)
     calls = 0
 
-    def writing(path: Path, data: bytes) -> None:
+    def staging(path: Path, data: bytes) -> Path:
         nonlocal calls
         with lock:
             calls += 1
             first_two = calls <= 2
         if first_two:
             both_writing.wait()
-        atomic_write(path, data)
+        temporary = stage_file(path, data)
         with lock:
             writers.add(threading.get_ident())
-            steps.append(("file", path.name))
+            steps.append(("staged", path.name))
+        return temporary
+
+    commit = agent_module._commit_files
+
+    def renaming(staged: Sequence[tuple[Path, Path]], *args: Any) -> None:
+        commit(staged, *args)
+        with lock:
+            steps.extend(("file", final.name) for _, final in staged)
 
     def step(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -1133,7 +1143,9 @@ async def test_batch_writes_renders_in_parallel_off_the_loop_and_syncs_the_folde
 
         return wrapper
 
-    monkeypatch.setattr("services.sync.agent.atomic_write", writing)
+    monkeypatch.setattr("services.sync.agent.stage_file", staging)
+    monkeypatch.setattr("services.sync.agent.sync_file_system", step("sync", agent_state.sync_file_system))
+    monkeypatch.setattr(agent_module, "_commit_files", renaming)
     monkeypatch.setattr(agent_state, "fsync_folder", step("folder", agent_state.fsync_folder))
     monkeypatch.setattr(agent_state, "atomic_write", step("state", agent_state.atomic_write))
     xack = agent.redis.xack
@@ -1152,11 +1164,17 @@ async def test_batch_writes_renders_in_parallel_off_the_loop_and_syncs_the_folde
     assert threading.get_ident() not in writers, "a file was written on the event loop's thread"
     assert len(writers) >= 2
     names = [name for name, _ in steps]
+    render_steps = [name for name in names if name in {"staged", "sync", "file"}]
     files = names.count("file")
     assert files == len(published_files(run.out)), "each render of the batch is written once"
     assert files >= 8
+    assert names.count("staged") == files
+    # A file is renamed only after a sync that started after it was staged; one sync covers many files.
+    assert render_steps.index("file") > render_steps.index("sync") > render_steps.index("staged")
+    assert 1 <= render_steps.count("sync") < files
     # Every render file renamed, then the folder synced, then the state saved (and synced), then the ack.
-    assert names[files:] == ["folder", "state", "folder", "ack"], names[files:]
+    tail = [name for name in names if name not in {"staged", "sync"}][files:]
+    assert tail == ["folder", "state", "folder", "ack"], tail
     assert agent.state.last_sequence == int(entries[-1][0].split(b"-")[0])
     assert_files_match_api(run.out, cluster.api, run.site)
     assert_journal_monotonic(run.journal)
@@ -1251,3 +1269,34 @@ async def test_an_event_overtaken_by_another_publish_writes_the_current_render_a
         assert (run.out / f"{slug}.fr.json").read_bytes() == served.content
     finally:
         await close_agent(agent)
+
+
+async def test_group_sync_covers_every_writer_that_staged_before_it_started() -> None:
+    """Writers arriving during a sync share the next one: ten writers, two syncs, none returns unsynced."""
+    syncs: list[int] = []
+    release = asyncio.Event()
+    staged_at: dict[int, int] = {}
+    returned_after: dict[int, int] = {}
+
+    async def sync() -> None:
+        syncs.append(len(staged_at))
+        if len(syncs) == 1:
+            await release.wait()  # the first sync is slow: nine writers stage meanwhile
+
+    group = GroupSync(sync)
+
+    async def writer(n: int) -> None:
+        staged_at[n] = len(syncs)
+        await group.synced()
+        returned_after[n] = len(syncs)
+
+    first = asyncio.create_task(writer(0))
+    await asyncio.sleep(0)
+    rest = [asyncio.create_task(writer(n)) for n in range(1, 10)]
+    await asyncio.sleep(0.01)
+    assert not any(task.done() for task in rest), "nobody returns before a sync that covers them"
+    release.set()
+    await asyncio.gather(first, *rest)
+    assert len(syncs) == 2, syncs
+    # Each writer returned only after a sync that started after it staged.
+    assert all(returned_after[n] > staged_at[n] for n in range(10))

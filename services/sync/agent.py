@@ -9,9 +9,10 @@ and stale events do nothing.
 
 A fact used by a thousand pages makes thousands of events at once, so a batch is
 applied concurrently: one fetch per page over a pool of keep-alive connections,
-and the files written (and fsynced) by a pool of threads, off the event loop, so
-that the fsyncs of different pages overlap. The folder is synced once per batch,
-before the state is saved and the batch acknowledged.
+and the files written by a pool of threads, off the event loop. Their data reaches
+the disk by group commit (`GroupSync`): one file-system sync covers every file
+staged before it started, then the files are renamed into place. The folder is
+synced once per batch, before the state is saved and the batch acknowledged.
 
 A gap in the sequence, or a lost consumer group, is repaired from the change
 feed; a cursor older than the feed's retention triggers a full resync from the
@@ -45,7 +46,7 @@ from schemas.delivery import PageList, PageRender
 from schemas.events import ChangeFeed, PageEvent
 from services.content.settings import Settings
 from services.redis_client import REDIS_DOWN, blocking_read_ms
-from services.sync.agent_state import AgentState, PageCopy, StateFile, atomic_write
+from services.sync.agent_state import AgentState, GroupSync, PageCopy, StateFile, stage_file, sync_file_system
 from services.sync.relay import stream_key
 
 logger = logging.getLogger("liaison.agent")
@@ -91,17 +92,31 @@ class Reply:
     etag: str
 
 
-def _write_files(files: Sequence[tuple[Path, bytes]], journal: int | None, line: str) -> None:
-    """Write a render's files atomically and durably (in a writer thread).
-
-    Each file is written to a temporary file, fsynced and renamed over the old one;
-    the journal line (``line`` and the write time) is appended after both renames.
-    """
-    for path, data in files:
-        atomic_write(path, data)
+def _commit_files(staged: Sequence[tuple[Path, Path]], journal: int | None, line: str) -> None:
+    """Rename a render's synced temporary files over its files, then append its journal line (in a writer thread)."""
+    for temporary, path in staged:
+        os.replace(temporary, path)
     if journal is not None:
         # One write(2) on an O_APPEND descriptor: lines of concurrent writers never mix.
         os.write(journal, f"{line} {time.time():.6f}\n".encode())
+
+
+def _stage_files(files: Sequence[tuple[Path, bytes]]) -> list[tuple[Path, Path]]:
+    """Write a render's files to temporary files (in a writer thread); return (temporary, final) pairs."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, data in files:
+            staged.append((stage_file(path, data), path))
+    except BaseException:
+        _discard(staged)
+        raise
+    return staged
+
+
+def _discard(staged: Sequence[tuple[Path, Path]]) -> None:
+    for temporary, _ in staged:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
 
 
 class SiteAgent:
@@ -140,6 +155,9 @@ class SiteAgent:
         self._owns_http = http is None
         self.fetch_concurrency = fetch_concurrency
         self._writer = ThreadPoolExecutor(max_workers=write_threads, thread_name_prefix=f"agent-{site}-write")
+        self._group_sync = GroupSync(
+            lambda: asyncio.get_running_loop().run_in_executor(self._writer, sync_file_system, self.out_dir)
+        )
         self.claim_idle_ms = claim_idle_ms
         self.journal = journal
         """Optional append-only log of every file write (sequence, slug, locale, revision, publication time, ETag,
@@ -178,7 +196,7 @@ class SiteAgent:
         html, json = self._paths(render.slug, render.locale)
         line = " ".join(map(str, (sequence, render.slug, render.locale, render.revision, f"{published:.6f}", etag)))
         files = ((html, render.html.encode()), (json, body))
-        job = asyncio.get_running_loop().run_in_executor(self._writer, _write_files, files, self._journal(), line)
+        job = asyncio.ensure_future(self._write_durably(files, line))
         copy = PageCopy(render.revision, etag, max(sequence, held.sequence if held else 0), published)
         try:
             await asyncio.shield(job)
@@ -191,6 +209,22 @@ class SiteAgent:
             raise
         self.state.pages[key] = copy
         return True
+
+    async def _write_durably(self, files: Sequence[tuple[Path, bytes]], line: str) -> None:
+        """Stage the files, wait for a file-system sync that covers them, then rename them into place.
+
+        The data is on disk before a rename can be: after a crash a reader finds the old file
+        or the new one, never an empty one. The renames become durable with the folder sync
+        that comes before the state is saved.
+        """
+        loop = asyncio.get_running_loop()
+        staged = await loop.run_in_executor(self._writer, _stage_files, files)
+        try:
+            await self._group_sync.synced()
+        except BaseException:
+            _discard(staged)
+            raise
+        await loop.run_in_executor(self._writer, _commit_files, staged, self._journal(), line)
 
     def _journal(self) -> int | None:
         """The journal's descriptor, opened for appending on first use."""
