@@ -437,6 +437,12 @@ async def test_agent_killed_at_random_moments_converges(
     await cluster.final_check(db, redis, within=45)
 
 
+async def blocked_in_xreadgroup(redis: Redis) -> bool:
+    """Whether a client of this Redis is blocked in XREADGROUP (an idle agent waiting for entries)."""
+    clients: Any = await redis.client_list()
+    return any(client.get("cmd") == "xreadgroup" and "b" in client.get("flags", "") for client in clients)
+
+
 async def test_agent_killed_after_delivery_before_applying_catches_up_at_restart(
     cluster: Cluster, editor: Editor, db: Database, redis: Redis
 ) -> None:
@@ -449,7 +455,8 @@ async def test_agent_killed_after_delivery_before_applying_catches_up_at_restart
     await editor.write_and_publish(document_id, locale, "first")
     await cluster.converge(db, within=15)
     assert run.process is not None
-    await asyncio.sleep(0.3)  # idle: blocked in XREADGROUP, where Redis hands it the next entry
+    # Idle: blocked in XREADGROUP, where Redis hands it the next entry (not still starting up or saving).
+    await wait_until(lambda: blocked_in_xreadgroup(redis), within=15)
     run.process.popen.send_signal(signal.SIGSTOP)
     number = await editor.write_and_publish(document_id, locale, "delivered to a frozen agent")
     stream = cluster.stream("in-new-delhi")
