@@ -14,7 +14,7 @@ from services.content.domain.messages import ENGLISH, N_, NN_, Message
 from services.content.domain.rendering import LanguageLink, PageWords, body_html
 from services.content.i18n import translations
 from services.content.storage.database import Database
-from tests.helpers import fact, paragraph, revision, text
+from tests.helpers import fact, page_id, paragraph, revision, text
 
 Client = AsyncTestClient[Litestar]
 
@@ -24,17 +24,8 @@ NNBSP = "\u202f"
 APOSTROPHE = "\u2019"  # the French elision mark, kept out of literals for ruff (RUF001)
 
 
-async def page_id(db: Database, slug: str = "internal-security-section") -> int:
-    async with db.reading() as repo:
-        site = await repo.site("in-new-delhi")
-        assert site is not None
-        document = await repo.page(site.id, slug)
-        assert document is not None
-        return document.id
-
-
 async def unknown_fact(client: Client, db: Database, admin: dict[str, str], **headers: str) -> Any:
-    url = f"/v1/documents/{await page_id(db)}/variants/fr/revisions"
+    url = f"/v1/documents/{await page_id(db, 'in-new-delhi')}/variants/fr/revisions"
     body = revision("Titre", paragraph(text("Voir "), fact("no.such_fact")), base_revision=1)
     return await client.post(url, json=body, headers={**admin, **headers})
 
@@ -118,7 +109,7 @@ async def test_problems_built_by_the_http_layer_are_translated(client: Client, s
 async def test_body_too_large_and_malformed_json_in_french(
     client: Client, seeded: Database, admin: dict[str, str]
 ) -> None:
-    url = f"/v1/documents/{await page_id(seeded)}/variants/fr/revisions"
+    url = f"/v1/documents/{await page_id(seeded, 'in-new-delhi')}/variants/fr/revisions"
     headers = {**admin, "Accept-Language": "fr", "Content-Type": "application/json"}
     malformed = await client.post(url, content=b'{"title": ', headers=headers)
     assert malformed.status_code == 400
@@ -135,7 +126,7 @@ async def test_forbidden_names_the_action_in_the_readers_language(
     client: Client, seeded: Database, make_token: Any
 ) -> None:
     translator = await make_token("translator", sites=["in-new-delhi"], locales=["en"], name="priya")
-    url = f"/v1/documents/{await page_id(seeded)}/variants/en/publish"
+    url = f"/v1/documents/{await page_id(seeded, 'in-new-delhi')}/variants/en/publish"
     response = await client.post(url, json={"revision": 1}, headers={**translator, "Accept-Language": "fr"})
     assert response.status_code == 403
     assert response.json()["action"] == "publish", "the machine-readable member stays as it is"
@@ -256,7 +247,7 @@ async def test_a_fallback_says_so_in_the_html_in_the_served_language(client: Cli
 async def test_the_notice_is_written_in_the_served_locale(
     client: Client, seeded: Database, admin: dict[str, str]
 ) -> None:
-    doc = await page_id(seeded)
+    doc = await page_id(seeded, "in-new-delhi")
     unpublished = await client.post(f"/v1/documents/{doc}/variants/fr/unpublish", headers=admin)
     assert unpublished.status_code == 200, unpublished.text
     html = await client.get(DELHI + ".html", headers={"Accept-Language": "fr"})

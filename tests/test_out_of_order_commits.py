@@ -17,18 +17,10 @@ from services.content.storage.database import Database
 from services.content.usecases import changes
 from services.redis_client import make_redis
 from services.sync.relay import Relay
+from tests.helpers import page_id
 from tests.sync_support import assert_each_event_once, stream_sequences, test_redis_url
 
 SLUG = "internal-security-section"
-
-
-async def _document_id(db: Database) -> int:
-    async with db.reading() as repo:
-        site = await repo.site("in-new-delhi")
-        assert site is not None
-        page = await repo.page(site.id, SLUG)
-        assert page is not None
-        return page.id
 
 
 async def test_a_second_writer_of_a_site_waits_and_both_are_relayed_once_in_order(
@@ -43,7 +35,7 @@ async def test_a_second_writer_of_a_site_waits_and_both_are_relayed_once_in_orde
     try:
         while await relay.round():
             pass
-        document = await _document_id(seeded)
+        document = await page_id(seeded, "in-new-delhi", SLUG)
         held_open = asyncio.Event()
         release = asyncio.Event()
 

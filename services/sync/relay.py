@@ -28,7 +28,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import msgspec
 from redis.asyncio import Redis
@@ -225,7 +225,7 @@ class Relay:
                 lost = True
         return lost
 
-    async def _stream_tops(self, sites: Sequence[str] | dict[str, int]) -> dict[str, int]:
+    async def _stream_tops(self, sites: Iterable[str]) -> dict[str, int]:
         """The last sequence in each site's stream (0 when the stream is empty or gone)."""
         names = list(sites)
         pipe = self.redis.pipeline(transaction=False)
@@ -309,7 +309,7 @@ class Relay:
             heads[site] = max(heads.get(site, 0), sequence)
         if not heads:
             return 0
-        tops = await self._stream_tops(list(heads))
+        tops = await self._stream_tops(heads)
         repaired = 0
         for site, head in heads.items():
             top = tops[site]

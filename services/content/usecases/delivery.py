@@ -197,7 +197,7 @@ class Delivery:
         """Build renders as changes are written, before anyone asks (the content service): a transaction
         renders the pages it changed and stamps its events' ETags, the renders are cached at its commit,
         and changes written by other processes are rebuilt in the background."""
-        db.on_commit(self.invalidate)
+        db.on_commit(self.cache.invalidate)
         if eager:
             db.stamp_etags_with(self.stamp)
 
@@ -259,8 +259,12 @@ class Delivery:
 
     # -- keeping the cache in step -------------------------------------------------------
 
-    def invalidate(self, keys: Sequence[RenderKey]) -> None:
-        """Drop the renders a commit changed; rebuild them in the background when warming is on."""
+    def changed_elsewhere(self, keys: Sequence[RenderKey]) -> None:
+        """Drop the renders another process's commit changed; rebuild them in the background when eager.
+
+        A commit through this process needs no rebuild: it rendered its pages before committing
+        (`stamp`), and they are cached right after its commit listeners drop the old ones.
+        """
         self.cache.invalidate(keys)
         if self.eager and keys:
             task = asyncio.get_running_loop().create_task(self.warm({(key.site, key.slug) for key in keys}))

@@ -23,7 +23,7 @@ from services.content.storage.repository import RenderKey
 logger = logging.getLogger("liaison.cache")
 
 Invalidate = Callable[[Sequence[RenderKey]], None]
-"""What drops (and may rebuild) the renders named: `Delivery.invalidate`."""
+"""What drops (and may rebuild) the renders named: `Delivery.changed_elsewhere`."""
 
 WINDOW = 1000
 """Outbox ids re-read behind the newest one, to catch transactions that committed late."""
