@@ -1,18 +1,23 @@
-"""The render cache: a build overtaken by a change is never kept; builds are shared and batched."""
+"""The render cache: a build overtaken by a change is never kept; builds are shared and batched; other processes'
+changes reach it through the outbox."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from schemas.facts import FactUpdate, IntegerValue
 from services.content.domain.access import Principal
 from services.content.storage.database import Database
 from services.content.storage.repository import RenderKey, Repository
+from services.content.storage.tables import outbox as outbox_table
 from services.content.usecases import facts
 from services.content.usecases.delivery import Delivery, PageBuild
+from services.content.usecases.render_cache_sync import RenderCacheSync
 from services.content.usecases.render_inputs import PageKey, RenderInputs
 
 SITE, SLUG = "in-new-delhi", "internal-security-section"
@@ -107,3 +112,52 @@ async def test_a_fact_change_is_rendered_as_it_is_written_and_its_events_carry_t
     calls = len(loads)
     await delivery.serve(SITE, SLUG, ("en",))
     assert len(loads) == calls, "the next request is served from the rebuilt cache"
+
+
+async def _change_fact(db: Database, value: int) -> None:
+    fact = await facts.get_fact(db, "global", FACT)
+    body = FactUpdate(value=IntegerValue(value), base_version=fact.version)
+    await facts.update_fact(db, Principal.system("test"), "global", FACT, body, None)
+
+
+async def test_cache_sync_follows_other_writers_by_site_sequence_and_an_idle_poll_reads_no_outbox_row(
+    seeded: Database, database_url: str
+) -> None:
+    """Another process's change invalidates its renders here, this process's own do not, an idle poll reads only
+    the per-site counters, and rows trimmed before they were read drop the whole cache."""
+    other = Database.from_url(database_url, pooled=False)  # another replica, or the CLI
+    invalidated: list[RenderKey] = []
+    missed: list[bool] = []
+    sync = RenderCacheSync(seeded, invalidated.extend, lambda: missed.append(True))
+    await sync.skip_to_now()  # followed by hand here, not in the background
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(seeded.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        await _change_fact(other, 7)
+        assert await sync.catch_up() >= 2
+        assert RenderKey(SITE, SLUG, "en") in invalidated
+        assert not missed
+
+        statements.clear()
+        assert await sync.catch_up() == 0
+        assert statements, "an idle poll still looks at the counters"
+        assert not [s for s in statements if re.search(r"\bFROM outbox\b", s)], "an idle poll reads no outbox row"
+
+        invalidated.clear()
+        await _change_fact(seeded, 8)
+        assert await sync.catch_up() >= 2, "this process's rows are read ..."
+        assert invalidated == [], "... but its renders were already replaced at its commit"
+
+        await _change_fact(other, 9)
+        async with other.transaction() as repo:
+            await repo.conn.execute(sa.delete(outbox_table))  # trimmed before this replica read them
+        assert not missed
+        await sync.catch_up()
+        assert missed, "rows it never read: the whole cache is dropped"
+    finally:
+        sa.event.remove(seeded.engine.sync_engine, "before_cursor_execute", record)
+        await other.close()

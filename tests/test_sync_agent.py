@@ -34,7 +34,7 @@ from services.redis_client import make_redis
 from services.sync import agent as agent_module
 from services.sync import agent_state
 from services.sync.agent import MAX_EVENT_BYTES, PoisonEvent, Reply, SiteAgent, Transient
-from services.sync.agent_state import AgentState, GroupSync, StateFile, stage_file
+from services.sync.agent_state import AgentState, GroupCommit, RetiredFiles, StateFile, stage_file
 from services.sync.cli import event_loop_factory, run_on_fast_loop
 from services.sync.relay import Relay
 from tests.conftest import TokenFactory
@@ -1099,11 +1099,11 @@ async def test_event_whose_etag_is_the_copy_held_is_applied_without_a_request(
         await close_agent(agent)
 
 
-async def test_batch_writes_renders_in_parallel_off_the_loop_and_syncs_the_folder_before_state_and_ack(
+async def test_batch_writes_renders_in_groups_off_the_loop_and_syncs_the_folder_before_state_and_ack(
     cluster: Cluster, editor: Editor, db: Database, redis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Renders are staged at the same time in writer threads, synced by fewer syncs than files, renamed; then the
-    folder sync, the state, the ack."""
+    """Renders are written by group commit in the writer thread: few hand-overs and syncs for many files, each
+    file renamed only after a sync that followed its staging; then the folder sync, the state, the ack."""
     cluster.serve()
     cluster.relay()
     await new_pages(editor, "in-new-delhi", 2)
@@ -1116,23 +1116,21 @@ async def test_batch_writes_renders_in_parallel_off_the_loop_and_syncs_the_folde
 
     steps: list[tuple[str, str]] = []
     writers: set[int] = set()
+    groups: list[int] = []
     lock = threading.Lock()
-    # The first two stagings wait for each other: they pass only if two renders are written at once.
-    both_writing = threading.Barrier(2, timeout=30)
-    calls = 0
 
     def staging(path: Path, data: bytes) -> Path:
-        nonlocal calls
-        with lock:
-            calls += 1
-            first_two = calls <= 2
-        if first_two:
-            both_writing.wait()
         temporary = stage_file(path, data)
         with lock:
             writers.add(threading.get_ident())
             steps.append(("staged", path.name))
         return temporary
+
+    write_renders = agent_module._write_renders
+
+    def writing(writes: Sequence[Any], *args: Any) -> Any:
+        groups.append(len(writes))
+        return write_renders(writes, *args)
 
     commit = agent_module._commit_files
 
@@ -1151,6 +1149,7 @@ async def test_batch_writes_renders_in_parallel_off_the_loop_and_syncs_the_folde
         return wrapper
 
     monkeypatch.setattr("services.sync.agent.stage_file", staging)
+    monkeypatch.setattr(agent_module, "_write_renders", writing)
     monkeypatch.setattr("services.sync.agent.sync_file_system", step("sync", agent_state.sync_file_system))
     monkeypatch.setattr(agent_module, "_commit_files", renaming)
     monkeypatch.setattr(agent_state, "fsync_folder", step("folder", agent_state.fsync_folder))
@@ -1169,23 +1168,29 @@ async def test_batch_writes_renders_in_parallel_off_the_loop_and_syncs_the_folde
         monkeypatch.undo()
 
     assert threading.get_ident() not in writers, "a file was written on the event loop's thread"
-    assert len(writers) >= 2
     names = [name for name, _ in steps]
-    render_steps = [name for name in names if name in {"staged", "sync", "file"}]
     files = names.count("file")
+    renders = files // 2
     assert files == len(published_files(run.out)), "each render of the batch is written once"
-    assert files >= 8
+    assert renders >= 4
     assert names.count("staged") == files
-    # A file is renamed only after a sync that started after it was staged; one sync covers many files.
-    assert render_steps.index("file") > render_steps.index("sync") > render_steps.index("staged")
-    assert 1 <= render_steps.count("sync") < files
+    # Grouped: fewer hand-overs to the writer thread than renders, one sync per group.
+    assert sum(groups) == renders
+    assert 1 <= len(groups) < renders, groups
+    assert names.count("sync") == len(groups)
+    # Each file is renamed only after a sync that started after it was staged.
+    syncs = [index for index, name in enumerate(names) if name == "sync"]
+    for file_name in {name for kind, name in steps if kind == "file"}:
+        staged_at = steps.index(("staged", file_name))
+        renamed_at = steps.index(("file", file_name))
+        assert any(staged_at < sync < renamed_at for sync in syncs), file_name
     # Every render file renamed, then the folder synced, then the state saved (and synced), then the ack.
     tail = [name for name in names if name not in {"staged", "sync"}][files:]
     assert tail == ["folder", "state", "folder", "ack"], tail
     assert agent.state.last_sequence == int(entries[-1][0].split(b"-")[0])
     assert_files_match_api(run.out, cluster.api, run.site)
     assert_journal_monotonic(run.journal)
-    assert len(run.journal.read_text().splitlines()) == files // 2
+    assert len(run.journal.read_text().splitlines()) == renders
 
 
 async def test_agent_keeps_the_path_of_its_api_url_and_retries_5xx_429_and_no_answer(tmp_path: Path) -> None:
@@ -1278,32 +1283,98 @@ async def test_an_event_overtaken_by_another_publish_writes_the_current_render_a
         await close_agent(agent)
 
 
-async def test_group_sync_covers_every_writer_that_staged_before_it_started() -> None:
-    """Writers arriving during a sync share the next one: ten writers, two syncs, none returns unsynced."""
-    syncs: list[int] = []
+async def test_group_commit_takes_every_item_queued_during_a_commit_and_fails_only_the_failed_ones() -> None:
+    """Ten submitters, a slow first commit: the nine that arrive meanwhile go together in the second commit; an item
+    that fails fails its own submitter only."""
+    commits: list[list[int]] = []
     release = asyncio.Event()
-    staged_at: dict[int, int] = {}
-    returned_after: dict[int, int] = {}
 
-    async def sync() -> None:
-        syncs.append(len(staged_at))
-        if len(syncs) == 1:
-            await release.wait()  # the first sync is slow: nine writers stage meanwhile
+    async def commit(items: list[int]) -> list[BaseException | None]:
+        commits.append(items)
+        if len(commits) == 1:
+            await release.wait()  # the first commit is slow: nine items queue meanwhile
+        return [ValueError(item) if item == 7 else None for item in items]
 
-    group = GroupSync(sync)
-
-    async def writer(n: int) -> None:
-        staged_at[n] = len(syncs)
-        await group.synced()
-        returned_after[n] = len(syncs)
-
-    first = asyncio.create_task(writer(0))
+    group = GroupCommit[int](commit)
+    first = asyncio.create_task(group.submit(0))
     await asyncio.sleep(0)
-    rest = [asyncio.create_task(writer(n)) for n in range(1, 10)]
+    rest = [asyncio.create_task(group.submit(n)) for n in range(1, 10)]
     await asyncio.sleep(0.01)
-    assert not any(task.done() for task in rest), "nobody returns before a sync that covers them"
+    assert not any(task.done() for task in rest), "nobody returns before a commit holding its item"
     release.set()
-    await asyncio.gather(first, *rest)
-    assert len(syncs) == 2, syncs
-    # Each writer returned only after a sync that started after it staged.
-    assert all(returned_after[n] > staged_at[n] for n in range(10))
+    outcomes = await asyncio.gather(first, *rest, return_exceptions=True)
+    assert commits == [[0], list(range(1, 10))]
+    assert group.commits == 2
+    assert [type(outcome) for outcome in outcomes] == [type(None)] * 7 + [ValueError] + [type(None)] * 2
+
+
+def test_retired_files_keep_replaced_versions_until_swept_while_idle(tmp_path: Path) -> None:
+    """A replaced file's old version is linked aside (a reader that opened it keeps it whole) and deleted by a sweep
+    that stops while a batch is being written, unless too many are waiting."""
+    retired = RetiredFiles(tmp_path)
+    page = tmp_path / "page.fr.html"
+    readers = []
+    for version in range(4):
+        temporary = tmp_path / ".page.fr.html.tmp"
+        temporary.write_text(f"version {version}")
+        retired.replace(temporary, page)
+        if version == 1:
+            readers.append(page.open())  # a web server sending version 1
+    assert page.read_text() == "version 3"
+    assert retired.pending == 3, "the first write replaced nothing"
+    kept = sorted(path.read_text() for path in retired.folder.iterdir())
+    assert kept == ["version 0", "version 1", "version 2"]
+
+    busy = threading.Event()
+    busy.set()
+    retired.sweep(busy, limit=10)
+    assert retired.pending == 3
+    assert len(list(retired.folder.iterdir())) == 3, "no deleting while busy"
+    retired.sweep(busy, limit=2)
+    assert retired.pending == 1, "too many waiting: deleted down to the limit even while busy"
+    busy.clear()
+    retired.sweep(busy, limit=10)
+    assert retired.pending == 0
+    assert not list(retired.folder.iterdir())
+    with readers[0] as reader:
+        assert reader.read() == "version 1"
+    assert RetiredFiles(tmp_path).count() == 0
+
+
+async def test_agent_deletes_replaced_versions_once_idle_and_leftover_temporaries_at_start(
+    cluster: Cluster, editor: Editor, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old versions of rewritten files wait aside while events come, and are gone once the agent is idle; a
+    temporary file left by a crash is removed when the agent starts."""
+    monkeypatch.setattr(agent_module, "SWEEP_AFTER", 0.2)
+    cluster.serve()
+    cluster.relay()
+    run = in_process_run(cluster)
+    run.out.mkdir(parents=True)
+    leftover = run.out / ".internal-security-section.fr.html.4242.tmp"
+    leftover.write_text("half a render")
+    agent = in_process_agent(cluster, run)
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    try:
+        await cluster.converge(db, within=15)
+        assert not leftover.exists()
+        document_id = await editor.document_id("in-new-delhi", SEEDED_SLUG)
+        sweeps: list[int] = []
+        sweep = agent.retired.sweep
+
+        def sweeping(busy: threading.Event, limit: int) -> None:
+            sweeps.append(agent.retired.pending)
+            sweep(busy, limit)
+
+        monkeypatch.setattr(agent.retired, "sweep", sweeping)
+        number = await editor.write_and_publish(document_id, "fr", "rewritten")
+        await wait_until(lambda: revision_in(run.out / "internal-security-section.fr.json") == number, within=10)
+        await wait_until(lambda: not any(agent.retired.folder.iterdir()), within=5)
+        assert sweeps, "the old versions were deleted by a sweep"
+        assert sweeps[0] >= 2, "the rewrite kept the old .html and .json aside until the sweep"
+        await cluster.converge(db, within=15)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await close_agent(agent)

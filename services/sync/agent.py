@@ -8,11 +8,13 @@ without a request. It never replaces a newer revision with an older one; duplica
 and stale events do nothing.
 
 A fact used by a thousand pages makes thousands of events at once, so a batch is
-applied concurrently: one fetch per page over a pool of keep-alive connections,
-and the files written by a pool of threads, off the event loop. Their data reaches
-the disk by group commit (`GroupSync`): one file-system sync covers every file
-staged before it started, then the files are renamed into place. The folder is
-synced once per batch, before the state is saved and the batch acknowledged.
+applied concurrently: one fetch per page over a pool of keep-alive connections.
+The files are written off the event loop, by group commit (`GroupCommit`): the
+renders fetched while the writer thread is busy are written together, with one
+file-system sync between staging their files and renaming them into place. The
+folder is synced once per batch, before the state is saved and the batch
+acknowledged. Replaced versions of files are deleted later, while the agent is
+idle (`RetiredFiles`).
 
 A gap in the sequence, or a lost consumer group, is repaired from the change
 feed; a cursor older than the feed's retention triggers a full resync from the
@@ -29,8 +31,9 @@ import os
 import random
 import re
 import socket
+import threading
 import time
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +49,16 @@ from schemas.delivery import PageList, PageRender
 from schemas.events import ChangeFeed, PageEvent
 from services.content.settings import Settings
 from services.redis_client import REDIS_DOWN, blocking_read_ms
-from services.sync.agent_state import AgentState, GroupSync, PageCopy, StateFile, stage_file, sync_file_system
+from services.sync.agent_state import (
+    AgentState,
+    GroupCommit,
+    PageCopy,
+    RetiredFiles,
+    StateFile,
+    remove_temporaries,
+    stage_file,
+    sync_file_system,
+)
 from services.sync.relay import stream_key
 
 logger = logging.getLogger("liaison.agent")
@@ -63,14 +75,15 @@ READ_COUNT = 500
 """Entries read at once: a fan-out's events go in few batches (each ends with a state save and an ack)."""
 FETCH_CONCURRENCY = 32
 """Renders a batch fetches at once; also the size of the connection pool to the content API."""
-WRITE_THREADS = 8
-"""Threads writing render files: each write waits on two fsyncs, which overlap across threads. More
-threads did not write faster on a 2-core VM (the file system's renames and journal are the limit)."""
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=5, sock_read=10)
 """Per request: a content API that hangs is a transient failure, retried with backoff."""
 KEEPALIVE_SECONDS = 4.0
 """Idle connections are closed by the agent before uvicorn's own 5 s keep-alive limit closes them
 under a request (which would be a transient failure and a retry)."""
+SWEEP_AFTER = 0.5
+"""Seconds without a batch before the replaced versions of files are deleted: a burst's batches come first."""
+RETIRED_LIMIT = 20_000
+"""Replaced versions kept at most: beyond this they are deleted even while batches keep coming."""
 
 T = TypeVar("T")
 
@@ -92,10 +105,53 @@ class Reply:
     etag: str
 
 
-def _commit_files(staged: Sequence[tuple[Path, Path]], journal: int | None, line: str) -> None:
+@dataclass(frozen=True, slots=True)
+class RenderWrite:
+    """One render to write: its files (path and bytes) and its journal line."""
+
+    files: Sequence[tuple[Path, bytes]]
+    line: str
+
+
+def _write_renders(
+    writes: Sequence[RenderWrite], folder: Path, retired: RetiredFiles, journal: int | None
+) -> list[BaseException | None]:
+    """Write a group of renders durably (in the writer thread); return each one's failure or None.
+
+    Every file is staged, one file-system sync puts their data on disk, and only then are
+    they renamed into place: after a crash a reader finds the old file or the new one,
+    never an empty one. The renames become durable with the folder sync that comes
+    before the state is saved.
+    """
+    outcomes: list[BaseException | None] = []
+    staged: list[list[tuple[Path, Path]]] = []
+    for write in writes:
+        try:
+            staged.append(_stage_files(write.files))
+            outcomes.append(None)
+        except BaseException as exc:  # this render only: it is reported to its own waiter
+            staged.append([])
+            outcomes.append(exc)
+    try:
+        if any(staged):
+            sync_file_system(folder)
+    except BaseException:
+        for files in staged:
+            _discard(files)
+        raise
+    for index, (write, files) in enumerate(zip(writes, staged, strict=True)):
+        if outcomes[index] is None:
+            try:
+                _commit_files(files, retired, journal, write.line)
+            except BaseException as exc:
+                outcomes[index] = exc
+    return outcomes
+
+
+def _commit_files(staged: Sequence[tuple[Path, Path]], retired: RetiredFiles, journal: int | None, line: str) -> None:
     """Rename a render's synced temporary files over its files, then append its journal line (in a writer thread)."""
     for temporary, path in staged:
-        os.replace(temporary, path)
+        retired.replace(temporary, path)
     if journal is not None:
         # One write(2) on an O_APPEND descriptor: lines of concurrent writers never mix.
         os.write(journal, f"{line} {time.time():.6f}\n".encode())
@@ -137,7 +193,6 @@ class SiteAgent:
         claim_idle_ms: int = 30_000,
         journal: Path | None = None,
         fetch_concurrency: int = FETCH_CONCURRENCY,
-        write_threads: int = WRITE_THREADS,
     ) -> None:
         self.settings = settings
         self.site = site
@@ -154,9 +209,13 @@ class SiteAgent:
         self._http = http
         self._owns_http = http is None
         self.fetch_concurrency = fetch_concurrency
-        self._writer = ThreadPoolExecutor(max_workers=write_threads, thread_name_prefix=f"agent-{site}-write")
-        self._group_sync = GroupSync(
-            lambda: asyncio.get_running_loop().run_in_executor(self._writer, sync_file_system, self.out_dir)
+        # One writer thread: file writes go in groups (`GroupCommit`), so more threads would only
+        # contend for the interpreter lock, and the state is saved after the writes before it.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"agent-{site}-write")
+        self._group = GroupCommit[RenderWrite](
+            lambda writes: asyncio.get_running_loop().run_in_executor(
+                self._writer, _write_renders, writes, self.out_dir, self.retired, self._journal()
+            )
         )
         self.claim_idle_ms = claim_idle_ms
         self.journal = journal
@@ -164,6 +223,10 @@ class SiteAgent:
         write time)."""
         self._journal_fd: int | None = None
         self.state_file = StateFile(out_dir, site)
+        self.retired = RetiredFiles(out_dir)
+        self._busy = threading.Event()
+        """Set while events are applied: deleting replaced files waits (`_sweep_when_idle`)."""
+        self._idle_since = time.monotonic()
         self.state = AgentState(site=site)
         self.applied = 0
         self._redis_down = False
@@ -196,7 +259,7 @@ class SiteAgent:
         html, json = self._paths(render.slug, render.locale)
         line = " ".join(map(str, (sequence, render.slug, render.locale, render.revision, f"{published:.6f}", etag)))
         files = ((html, render.html.encode()), (json, body))
-        job = asyncio.ensure_future(self._write_durably(files, line))
+        job = asyncio.ensure_future(self._group.submit(RenderWrite(files, line)))
         copy = PageCopy(render.revision, etag, max(sequence, held.sequence if held else 0), published)
         try:
             await asyncio.shield(job)
@@ -209,22 +272,6 @@ class SiteAgent:
             raise
         self.state.pages[key] = copy
         return True
-
-    async def _write_durably(self, files: Sequence[tuple[Path, bytes]], line: str) -> None:
-        """Stage the files, wait for a file-system sync that covers them, then rename them into place.
-
-        The data is on disk before a rename can be: after a crash a reader finds the old file
-        or the new one, never an empty one. The renames become durable with the folder sync
-        that comes before the state is saved.
-        """
-        loop = asyncio.get_running_loop()
-        staged = await loop.run_in_executor(self._writer, _stage_files, files)
-        try:
-            await self._group_sync.synced()
-        except BaseException:
-            _discard(staged)
-            raise
-        await loop.run_in_executor(self._writer, _commit_files, staged, self._journal(), line)
 
     def _journal(self) -> int | None:
         """The journal's descriptor, opened for appending on first use."""
@@ -586,6 +633,18 @@ class SiteAgent:
         self._stop = stop
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.state = self.state_file.load()
+        await asyncio.to_thread(remove_temporaries, self.out_dir)
+        await asyncio.to_thread(self.retired.count)
+        sweeper = asyncio.create_task(self._sweep_when_idle(stop))
+        try:
+            await self._consume(stop)
+        finally:
+            self._busy.set()  # a sweep under way in its thread stops after its current file
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
+        logger.info("agent %s stopped at sequence %d", self.site, self.state.last_sequence)
+
+    async def _consume(self, stop: asyncio.Event) -> None:
         block = blocking_read_ms(self.settings.redis_socket_timeout)
         started = False
         delay = 0.0
@@ -593,21 +652,24 @@ class SiteAgent:
         while not stop.is_set():
             try:
                 if not started:
-                    if self.state.last_sequence == 0 and not self.state.pages:
-                        await self.resync()
-                    await self.ensure_group()
-                    # Our own pending entries first: delivered before a crash, never acknowledged.
-                    for entry_id, fields in await self._read("0", None):
-                        await self.handle(entry_id, fields)
+                    with self._working():
+                        if self.state.last_sequence == 0 and not self.state.pages:
+                            await self.resync()
+                        await self.ensure_group()
+                        # Our own pending entries first: delivered before a crash, never acknowledged.
+                        for entry_id, fields in await self._read("0", None):
+                            await self.handle(entry_id, fields)
                     started = True
                 if rounds % 20 == 0:
-                    for entry_id, fields in await self._claim_idle():
-                        await self.handle(entry_id, fields)
+                    with self._working():
+                        for entry_id, fields in await self._claim_idle():
+                            await self.handle(entry_id, fields)
                 rounds += 1
                 entries = await self._read(">", block)
                 if entries:
                     self._delay = 0.0
-                    await self.handle_batch(entries)
+                    with self._working():
+                        await self.handle_batch(entries)
                 if self._redis_down:
                     logger.info("agent %s: Redis reachable again", self.site)
                     self._redis_down = False
@@ -625,4 +687,29 @@ class SiteAgent:
                 logger.warning("agent %s: %s; retrying", self.site, exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), random.uniform(delay / 2, delay))  # noqa: S311
-        logger.info("agent %s stopped at sequence %d", self.site, self.state.last_sequence)
+
+    @contextlib.contextmanager
+    def _working(self) -> Iterator[None]:
+        """Mark events being applied: replaced files are not deleted meanwhile."""
+        self._busy.set()
+        try:
+            yield
+        finally:
+            self._busy.clear()
+            self._idle_since = time.monotonic()
+
+    async def _sweep_when_idle(self, stop: asyncio.Event) -> None:
+        """Delete replaced versions of files once no batch has come for `SWEEP_AFTER` seconds.
+
+        Deleting is off the path from an event to its file (`RetiredFiles`); a batch that
+        starts meanwhile stops the sweep after its current file.
+        """
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), SWEEP_AFTER)
+            idle = not self._busy.is_set() and time.monotonic() - self._idle_since >= SWEEP_AFTER
+            if self.retired.pending and not stop.is_set() and (idle or self.retired.pending >= RETIRED_LIMIT):
+                try:
+                    await asyncio.to_thread(self.retired.sweep, self._busy, RETIRED_LIMIT)
+                except OSError as exc:
+                    logger.warning("agent %s: cannot delete replaced files: %s", self.site, exc)

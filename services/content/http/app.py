@@ -49,7 +49,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         app.state.delivery = Delivery(
             app.state.db, settings.public_url, f"public, max-age={settings.cache_max_age}", eager=True
         )
-        cache_sync = RenderCacheSync(app.state.db, app.state.delivery.changed_elsewhere)
+        cache_sync = RenderCacheSync(app.state.db, app.state.delivery.changed_elsewhere, app.state.delivery.cache.clear)
         await cache_sync.start()
         app.state.stream_prefix = settings.stream_prefix
         app.state.redis = None

@@ -9,7 +9,7 @@ import datetime as dt
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import msgspec
 import sqlalchemy as sa
@@ -82,6 +82,14 @@ class RenderKey(msgspec.Struct, frozen=True, array_like=True):
     site: str
     slug: str
     locale: str
+
+
+class RenderChange(NamedTuple):
+    """An outbox row reduced to what a render cache needs: which render changed, and where in its site's order."""
+
+    sequence: int
+    event_id: str
+    key: RenderKey
 
 
 class OutboxRow(msgspec.Struct, frozen=True):
@@ -759,6 +767,24 @@ class Repository:
             .returning(outbox_sequences.c.last)
         )
         return int((await self.conn.execute(statement)).scalar_one())
+
+    async def outbox_heads(self) -> dict[str, int]:
+        """Each site's last outbox sequence handed out (committed, as this transaction sees it)."""
+        result = await self.conn.execute(sa.select(outbox_sequences.c.site, outbox_sequences.c.last))
+        return {site: int(last) for site, last in result}
+
+    async def render_changes_after(self, site: str, after: int, limit: int) -> list[RenderChange]:
+        """The renders named by ``site``'s outbox rows with a sequence above ``after``, in sequence order."""
+        query = (
+            sa.select(outbox.c.sequence, outbox.c.event_id, outbox.c.slug, outbox.c.locale)
+            .where(outbox.c.site == site, outbox.c.sequence > after)
+            .order_by(outbox.c.sequence)
+            .limit(limit)
+        )
+        return [
+            RenderChange(sequence, event_id, RenderKey(site, slug, locale))
+            for sequence, event_id, slug, locale in await self.conn.execute(query)
+        ]
 
     async def outbox_after(self, after_id: int, limit: int) -> list[OutboxRow]:
         """Outbox rows with an id above ``after_id``, in id order."""

@@ -1,12 +1,15 @@
 """Keeping a replica's render cache in step with writes made by other processes.
 
 Writes in this process invalidate at commit (`Database.on_commit`). Writes made
-by another replica, or by the CLI, are seen by tailing the outbox: every render
+by another replica, or by the CLI, are seen by following the outbox: every render
 change writes an outbox row naming the (site, page, locale). On PostgreSQL a
-NOTIFY at commit wakes the tail within milliseconds; otherwise it polls.
+NOTIFY at commit wakes the follower within milliseconds; otherwise it polls.
 
-Rows are re-read over a window of recent ids, not strictly "after the last id":
-on PostgreSQL a transaction can commit after one that took a later id.
+It follows each site by its outbox sequence, not by row id. A site's sequences
+become visible in order and without gaps (a writer holds the site's counter row
+until it commits), so "above the last sequence read" never skips a row that
+commits late, which row ids, taken before commit, could. A poll with no change
+reads only the small table of per-site counters.
 """
 
 from __future__ import annotations
@@ -25,31 +28,39 @@ logger = logging.getLogger("liaison.cache")
 Invalidate = Callable[[Sequence[RenderKey]], None]
 """What drops (and may rebuild) the renders named: `Delivery.changed_elsewhere`."""
 
-WINDOW = 1000
-"""Outbox ids re-read behind the newest one, to catch transactions that committed late."""
+BATCH = 5000
+"""Outbox rows read at once per site."""
 
 
 class RenderCacheSync:
     """Background task invalidating a render cache from outbox rows written elsewhere."""
 
-    def __init__(self, db: Database, invalidate: Invalidate, poll_seconds: float = 0.25) -> None:
+    def __init__(
+        self, db: Database, invalidate: Invalidate, missed: Callable[[], None], poll_seconds: float = 0.25
+    ) -> None:
+        """``missed`` drops the whole cache: called when rows were trimmed before they were read."""
         self.db = db
         self.invalidate = invalidate
+        self.missed = missed
         self.poll_seconds = poll_seconds
-        self._seen: set[int] = set()
-        self._newest = 0
+        self._read: dict[str, int] = {}
+        """Per site, the last outbox sequence read."""
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         """Remember where the outbox is now, then follow it in the background."""
-        async with self.db.reading() as repo:
-            self._newest = await repo.last_outbox_id()
+        await self.skip_to_now()
         wake = asyncio.Event()
         self._tasks = [
             asyncio.create_task(self._follow(wake)),
             asyncio.create_task(listen_outbox(self.db, self._stop, wake)),
         ]
+
+    async def skip_to_now(self) -> None:
+        """Take the outbox as it is now as read (what is cached from now on is built after it)."""
+        async with self.db.reading() as repo:
+            self._read = await repo.outbox_heads()
 
     async def stop(self) -> None:
         """Stop following."""
@@ -58,21 +69,35 @@ class RenderCacheSync:
             await task
 
     async def catch_up(self) -> int:
-        """Invalidate renders named by outbox rows not seen yet; return how many rows were new."""
+        """Invalidate the renders named by outbox rows not read yet; return how many rows were new."""
+        fresh = 0
         async with self.db.reading() as repo:
-            rows = await repo.outbox_after(max(0, self._newest - WINDOW), WINDOW * 10)
-        fresh = [row for row in rows if row.id not in self._seen]
-        # Rows this process wrote were invalidated at their commit: doing it again would only
-        # throw away the renders rebuilt since.
-        elsewhere = [row for row in fresh if row.event_id not in self.db.local_events]
-        self.db.local_events.difference_update(row.event_id for row in fresh)
-        if elsewhere:
-            self.invalidate(list({RenderKey(row.site, row.slug, row.locale): None for row in elsewhere}))
-        if fresh:
-            self._seen.update(row.id for row in fresh)
-            self._newest = max(self._newest, *(row.id for row in fresh))
-            self._seen = {row_id for row_id in self._seen if row_id > self._newest - WINDOW}
-        return len(fresh)
+            heads = await repo.outbox_heads()
+            for site, head in heads.items():
+                read = self._read.get(site, 0)
+                if head < read:
+                    # The counter went back (the database was restored): nothing read can be trusted.
+                    self.missed()
+                    read = self._read[site] = 0
+                while head > read:
+                    changes = await repo.render_changes_after(site, read, BATCH)
+                    if not changes or changes[0].sequence != read + 1:
+                        # Trimmed before this process read them: which renders changed is unknown.
+                        self.missed()
+                    if not changes:
+                        read = head
+                        break
+                    # Rows this process wrote were invalidated at their commit: doing it again would
+                    # only throw away the renders rebuilt since.
+                    local = self.db.local_events
+                    elsewhere = [change.key for change in changes if change.event_id not in local]
+                    local.difference_update(change.event_id for change in changes)
+                    if elsewhere:
+                        self.invalidate(list(dict.fromkeys(elsewhere)))
+                    fresh += len(changes)
+                    read = changes[-1].sequence
+                self._read[site] = read
+        return fresh
 
     async def _follow(self, wake: asyncio.Event) -> None:
         while not self._stop.is_set():
