@@ -30,6 +30,7 @@ import logging
 import os
 import random
 import re
+import signal
 import socket
 import threading
 import time
@@ -49,16 +50,8 @@ from schemas.delivery import PageList, PageRender
 from schemas.events import ChangeFeed, PageEvent
 from services.content.settings import Settings
 from services.redis_client import REDIS_DOWN, blocking_read_ms
-from services.sync.agent_state import (
-    AgentState,
-    GroupCommit,
-    PageCopy,
-    RetiredFiles,
-    StateFile,
-    remove_temporaries,
-    stage_file,
-    sync_file_system,
-)
+from services.sync.agent_files import GroupCommit, SpareFiles, remove_temporaries, stage_file, sync_file_system
+from services.sync.agent_state import AgentState, PageCopy, StateFile
 from services.sync.relay import stream_key
 
 logger = logging.getLogger("liaison.agent")
@@ -81,9 +74,10 @@ KEEPALIVE_SECONDS = 4.0
 """Idle connections are closed by the agent before uvicorn's own 5 s keep-alive limit closes them
 under a request (which would be a transient failure and a retry)."""
 SWEEP_AFTER = 0.5
-"""Seconds without a batch before the replaced versions of files are deleted: a burst's batches come first."""
-RETIRED_LIMIT = 20_000
-"""Replaced versions kept at most: beyond this they are deleted even while batches keep coming."""
+"""Seconds without a batch before spare files beyond what is kept are deleted: a burst's batches come first."""
+SPARE_LIMIT = 20_000
+"""Spare files kept at most (and deleted even while batches keep coming beyond this). Below it, as many are kept
+as the agent has files: what a change to every page at once (a fact shown everywhere) needs."""
 
 T = TypeVar("T")
 
@@ -114,7 +108,7 @@ class RenderWrite:
 
 
 def _write_renders(
-    writes: Sequence[RenderWrite], folder: Path, retired: RetiredFiles, journal: int | None
+    writes: Sequence[RenderWrite], folder: Path, spares: SpareFiles, journal: int | None
 ) -> list[BaseException | None]:
     """Write a group of renders durably (in the writer thread); return each one's failure or None.
 
@@ -127,7 +121,7 @@ def _write_renders(
     staged: list[list[tuple[Path, Path]]] = []
     for write in writes:
         try:
-            staged.append(_stage_files(write.files))
+            staged.append(_stage_files(write.files, spares))
             outcomes.append(None)
         except BaseException as exc:  # this render only: it is reported to its own waiter
             staged.append([])
@@ -142,27 +136,27 @@ def _write_renders(
     for index, (write, files) in enumerate(zip(writes, staged, strict=True)):
         if outcomes[index] is None:
             try:
-                _commit_files(files, retired, journal, write.line)
+                _commit_files(files, spares, journal, write.line)
             except BaseException as exc:
                 outcomes[index] = exc
     return outcomes
 
 
-def _commit_files(staged: Sequence[tuple[Path, Path]], retired: RetiredFiles, journal: int | None, line: str) -> None:
+def _commit_files(staged: Sequence[tuple[Path, Path]], spares: SpareFiles, journal: int | None, line: str) -> None:
     """Rename a render's synced temporary files over its files, then append its journal line (in a writer thread)."""
     for temporary, path in staged:
-        retired.replace(temporary, path)
+        spares.replace(temporary, path)
     if journal is not None:
         # One write(2) on an O_APPEND descriptor: lines of concurrent writers never mix.
         os.write(journal, f"{line} {time.time():.6f}\n".encode())
 
 
-def _stage_files(files: Sequence[tuple[Path, bytes]]) -> list[tuple[Path, Path]]:
+def _stage_files(files: Sequence[tuple[Path, bytes]], spares: SpareFiles) -> list[tuple[Path, Path]]:
     """Write a render's files to temporary files (in a writer thread); return (temporary, final) pairs."""
     staged: list[tuple[Path, Path]] = []
     try:
         for path, data in files:
-            staged.append((stage_file(path, data), path))
+            staged.append((stage_file(path, data, spares), path))
     except BaseException:
         _discard(staged)
         raise
@@ -214,7 +208,7 @@ class SiteAgent:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"agent-{site}-write")
         self._group = GroupCommit[RenderWrite](
             lambda writes: asyncio.get_running_loop().run_in_executor(
-                self._writer, _write_renders, writes, self.out_dir, self.retired, self._journal()
+                self._writer, _write_renders, writes, self.out_dir, self.spares, self._journal()
             )
         )
         self.claim_idle_ms = claim_idle_ms
@@ -223,9 +217,9 @@ class SiteAgent:
         write time)."""
         self._journal_fd: int | None = None
         self.state_file = StateFile(out_dir, site)
-        self.retired = RetiredFiles(out_dir)
+        self.spares = SpareFiles(out_dir)
         self._busy = threading.Event()
-        """Set while events are applied: deleting replaced files waits (`_sweep_when_idle`)."""
+        """Set while events are applied: deleting spare files waits (`_sweep_when_idle`)."""
         self._idle_since = time.monotonic()
         self.state = AgentState(site=site)
         self.applied = 0
@@ -633,8 +627,12 @@ class SiteAgent:
         self._stop = stop
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.state = self.state_file.load()
+        sigio = None
+        if threading.current_thread() is threading.main_thread():
+            # Spare files are written over only while SIGIO is ignored (`SpareFiles`).
+            sigio = signal.signal(signal.SIGIO, signal.SIG_IGN)
         await asyncio.to_thread(remove_temporaries, self.out_dir)
-        await asyncio.to_thread(self.retired.count)
+        await asyncio.to_thread(self.spares.load)
         sweeper = asyncio.create_task(self._sweep_when_idle(stop))
         try:
             await self._consume(stop)
@@ -642,6 +640,10 @@ class SiteAgent:
             self._busy.set()  # a sweep under way in its thread stops after its current file
             sweeper.cancel()
             await asyncio.gather(sweeper, return_exceptions=True)
+            # Writes still under way finish first: SIGIO must stay ignored while a spare may be leased.
+            await asyncio.get_running_loop().run_in_executor(self._writer, lambda: None)
+            if sigio is not None:
+                signal.signal(signal.SIGIO, sigio)
         logger.info("agent %s stopped at sequence %d", self.site, self.state.last_sequence)
 
     async def _consume(self, stop: asyncio.Event) -> None:
@@ -699,17 +701,22 @@ class SiteAgent:
             self._idle_since = time.monotonic()
 
     async def _sweep_when_idle(self, stop: asyncio.Event) -> None:
-        """Delete replaced versions of files once no batch has come for `SWEEP_AFTER` seconds.
+        """Delete spare files beyond what the next fan-out needs, once no batch has come for `SWEEP_AFTER` seconds.
 
-        Deleting is off the path from an event to its file (`RetiredFiles`); a batch that
-        starts meanwhile stops the sweep after its current file.
+        Deleting is kept off the path from an event to its file (`SpareFiles`): a batch
+        that starts meanwhile stops the sweep after its current file, unless there are
+        more than `SPARE_LIMIT` spares.
         """
+        never = threading.Event()
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), SWEEP_AFTER)
+            keep = min(SPARE_LIMIT, 2 * len(self.state.pages))
             idle = not self._busy.is_set() and time.monotonic() - self._idle_since >= SWEEP_AFTER
-            if self.retired.pending and not stop.is_set() and (idle or self.retired.pending >= RETIRED_LIMIT):
-                try:
-                    await asyncio.to_thread(self.retired.sweep, self._busy, RETIRED_LIMIT)
-                except OSError as exc:
-                    logger.warning("agent %s: cannot delete replaced files: %s", self.site, exc)
+            try:
+                if len(self.spares) > SPARE_LIMIT:
+                    await asyncio.to_thread(self.spares.sweep, never, SPARE_LIMIT)
+                if len(self.spares) > keep and idle and not stop.is_set():
+                    await asyncio.to_thread(self.spares.sweep, self._busy, keep)
+            except OSError as exc:
+                logger.warning("agent %s: cannot delete spare files: %s", self.site, exc)
