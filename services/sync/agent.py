@@ -711,7 +711,7 @@ class SiteAgent:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), SWEEP_AFTER)
-            keep = min(SPARE_LIMIT, 2 * len(self.state.pages))
+            keep = min(SPARE_LIMIT, 2 * len(self.state.pages)) if self.spares.can_reuse() else 0
             idle = not self._busy.is_set() and time.monotonic() - self._idle_since >= SWEEP_AFTER
             try:
                 if len(self.spares) > SPARE_LIMIT:

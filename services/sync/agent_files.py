@@ -141,6 +141,10 @@ class SpareFiles:
     def __len__(self) -> int:
         return len(self._spares)
 
+    def can_reuse(self) -> bool:
+        """True when spares are written over here (Linux leases work, and SIGIO is ignored)."""
+        return self.reusable and signal.getsignal(signal.SIGIO) is signal.SIG_IGN
+
     def load(self) -> int:
         """Take the files already in the folder (left by an earlier run) as spares; return how many."""
         try:
@@ -174,7 +178,7 @@ class SpareFiles:
         A spare found open is put back at the end of the line, and the next one tried
         (a few at most: then a new file is cheaper than the search).
         """
-        if not self.reusable or signal.getsignal(signal.SIGIO) is not signal.SIG_IGN:
+        if not self.can_reuse():
             return None
         for _ in range(3):
             with self._lock:
@@ -211,7 +215,8 @@ class SpareFiles:
                 self.reusable = False
             return False  # EAGAIN: another process has it open
         # The lease has done its work: nobody had the file open. It is not kept while writing, so no
-        # opener is made to wait on it.
+        # opener is made to wait on it; only the agent knows the spare's path, and a page's path
+        # reaches this inode only by the rename after the sync.
         fcntl.fcntl(descriptor, _F_SETLEASE, fcntl.F_UNLCK)
         return True
 
@@ -221,7 +226,6 @@ class SpareFiles:
         The oldest are kept: they are the next to be written over, and the least
         likely to be open.
         """
-        keep = keep if self.reusable else 0
         while not busy.is_set():
             with self._lock:
                 if len(self._spares) <= keep:
