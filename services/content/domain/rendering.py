@@ -24,6 +24,7 @@ from schemas.blocks import Block, FactSpan, FragmentInclude, Heading, ListBlock,
 from schemas.delivery import FactUsed, RenderedBlock, RenderedHeading, RenderedList, RenderedParagraph, RenderedSpan
 from schemas.facts import DateValue, DecimalValue, EmailValue, IntegerValue, UrlValue, YearValue
 from services.content.domain.formatting import format_fact
+from services.content.domain.locales import babel_locale
 from services.content.domain.model import Fact
 
 SAFE_LINK = re.compile(r"^(?:https?://|mailto:)[^\s<>\"'`]+$", re.IGNORECASE)
@@ -87,7 +88,7 @@ class RenderOutput(msgspec.Struct, frozen=True):
 class _Renderer:
     def __init__(self, source: RenderInput) -> None:
         self.source = source
-        self.locale = Locale.parse(source.locale, sep="-")
+        self.locale = babel_locale(source.locale)  # parsed once per tag: Locale.parse reads the disk
         self.facts_used: dict[str, FactUsed] = {}
         self.fragments_used: dict[str, int] = {}
         self.latest: dt.datetime | None = None
