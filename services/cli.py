@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -100,7 +101,6 @@ def dev(site: str, out_dir: str) -> None:
     serves and records changes; the relay says it is waiting and catches up later.
     """
     import signal
-    import subprocess
     import time
 
     settings = settings_from_env()
@@ -109,8 +109,11 @@ def dev(site: str, out_dir: str) -> None:
     children = {
         "content": subprocess.Popen([*command, "serve"]),  # noqa: S603 - our own interpreter and CLI
         "relay": subprocess.Popen([*command, "sync", "run"]),  # noqa: S603
-        "agent": subprocess.Popen([*command, "agent", "--site", site, "--out", target]),  # noqa: S603
     }
+    # The agent starts once the API answers: otherwise its first fetches fail and it logs retries.
+    if not _wait_until_serving(f"{settings.public_url}/health/live", children["content"], within=20):
+        console.print(_("the content service is not answering yet; the site agent will retry"), style="yellow")
+    children["agent"] = subprocess.Popen([*command, "agent", "--site", site, "--out", target])  # noqa: S603
     console.print(
         _("Liaison is up: API {api}, docs {docs}, site agent files in {folder} (Ctrl-C stops)").format(
             api=f"{settings.public_url}/v1/sites", docs=f"{settings.public_url}/schema", folder=f"{target}/"
@@ -137,6 +140,24 @@ def dev(site: str, out_dir: str) -> None:
             child.wait(timeout=15)
         except subprocess.TimeoutExpired:
             child.kill()
+
+
+def _wait_until_serving(url: str, server: subprocess.Popen[bytes], within: float) -> bool:
+    """Poll ``url`` until it answers 200 (True), ``server`` exits or ``within`` seconds pass (False)."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own http(s) URL
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    return False
 
 
 @main.group()

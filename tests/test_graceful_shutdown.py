@@ -137,3 +137,24 @@ async def test_sigterm_mid_burst_loses_and_duplicates_nothing(
         if keys:
             await redis.delete(*keys)
         await redis.aclose()
+
+
+async def test_dev_starts_the_agent_once_the_api_answers_and_stops_all_three_on_sigterm(
+    database_url: str, seeded: Database, tmp_path: Path
+) -> None:
+    """`liaison dev` (what `make run` starts): the demo agent writes the site's files without a failed first fetch,
+    and SIGTERM stops the content service, the relay and the agent cleanly."""
+    port = free_port()
+    env = sync_env(database_url, test_redis_url(), port)
+    out = tmp_path / "sites"
+    dev = Process(["dev", "--out", str(out)], env, tmp_path / "dev.log")
+    try:
+        await wait_until(lambda: (out / "in-new-delhi" / ".liaison-agent.json").exists(), within=30)
+        assert_files_match_api(out / "in-new-delhi", f"http://127.0.0.1:{port}", "in-new-delhi")
+        assert dev.terminate(timeout=30) == 0
+        output = dev.output()
+        assert "content API unreachable" not in output, output
+        for stopped in ("Application shutdown complete", "relay", "agent in-new-delhi stopped"):
+            assert stopped in output, output
+    finally:
+        dev.close()
