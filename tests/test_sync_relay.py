@@ -664,6 +664,45 @@ async def test_a_flushed_redis_gets_every_event_again(
             await assert_stream_matches_outbox(seeded, private, prefix)
 
 
+async def test_a_flushed_redis_whose_lost_events_the_outbox_no_longer_keeps_does_not_stop_the_relay(
+    client: Client, admin: dict[str, str], seeded: Database, database_url: str, prefix: str, tmp_path: Path
+) -> None:
+    """Redis lost its data and the outbox was trimmed meanwhile: the relay republishes what it still has, says once
+    that the rest is gone, and every site's new events keep flowing (agents resync through the feed's 410)."""
+    with redis_server(tmp_path) as server:
+        async with redis_client(server.url) as private:
+            settings = relay_settings(database_url, server.url, prefix)
+            relay = Relay(settings, seeded, private, loss_check_seconds=0.2)
+            for _ in range(3):
+                assert (await bump_fact(client, admin)).status_code == 200
+            while await relay.round():
+                pass
+            async with seeded.transaction() as repo:
+                queries = OutboxQueries.of(repo)
+                heads = await queries.site_heads()
+                for site, head in heads.items():
+                    await queries.trim(site, head - 1)  # only each site's newest row is kept
+            assert await private.flushall()
+
+            assert (await bump_fact(client, admin)).status_code == 200
+            deadline = time.monotonic() + 5
+            while True:
+                await relay.round()
+                async with seeded.reading() as repo:
+                    now = await OutboxQueries.of(repo).site_heads()
+                tops = {site: await stream_events(private, prefix + site) for site in now}
+                arrived = all(events and events[-1][0] == entry_id(now[site]) for site, events in tops.items())
+                if arrived or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.1)
+            assert arrived, f"the relay is stuck: streams end at {[e[-1][0] if e else None for e in tops.values()]}"
+            for site, events in tops.items():
+                kept = [entry for entry, _ in events]
+                # The newest row kept before the flush, then the new change's rows; nothing lost that was kept.
+                assert kept == [entry_id(n) for n in range(heads[site], now[site] + 1)], (site, kept)
+            assert await backlog(seeded) == 0
+
+
 # -- 7. the database locked --------------------------------------------------------------------
 
 
