@@ -13,8 +13,9 @@ The files are written off the event loop, by group commit (`GroupCommit`): the
 renders fetched while the writer thread is busy are written together, with one
 file-system sync between staging their files and renaming them into place. The
 folder is synced once per batch, before the state is saved and the batch
-acknowledged. Replaced versions of files are deleted later, while the agent is
-idle (`RetiredFiles`).
+acknowledged. A replaced file is kept as a spare and written over to stage a later
+one (`SpareFiles`), so a fan-out neither creates nor frees files; spares beyond
+what a change to every page needs are deleted while the agent is idle.
 
 A gap in the sequence, or a lost consumer group, is repaired from the change
 feed; a cursor older than the feed's retention triggers a full resync from the
@@ -297,7 +298,7 @@ class SiteAgent:
         return self._http
 
     async def aclose(self) -> None:
-        """Close the HTTP session (when the agent made it), the writer threads and the journal.
+        """Close the HTTP session (when the agent made it), the writer thread and the journal.
 
         The Redis clients belong to the caller.
         """
