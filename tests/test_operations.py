@@ -64,6 +64,29 @@ async def test_metrics_count_requests_by_route_and_status_and_show_the_outbox(
     assert 'liaison_site_sequence{site="in-new-delhi",state="sequenced"}' in text
 
 
+def _sample(metrics: str, name: str) -> float:
+    """The value of one sample line of the Prometheus text (0 when absent)."""
+    for line in metrics.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_requests_no_route_matches_are_counted_and_carry_a_request_id(client: Client, seeded: Database) -> None:
+    not_found = 'liaison_http_requests_total{method="GET",route="unmatched",status="404"}'
+    not_allowed = 'liaison_http_requests_total{method="DELETE",route="unmatched",status="405"}'
+    before = (await client.get("/metrics")).text  # the registry is the process's: other tests count too
+    missing = await client.get("/nowhere", headers={"X-Request-ID": "probe-1"})
+    assert missing.status_code == 404
+    assert missing.headers["x-request-id"] == "probe-1"
+    wrong_method = await client.delete("/v1/sites")
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["x-request-id"]
+    after = (await client.get("/metrics")).text
+    assert _sample(after, not_found) == _sample(before, not_found) + 1
+    assert _sample(after, not_allowed) == _sample(before, not_allowed) + 1
+
+
 async def test_request_id_is_carried_or_made(client: Client, seeded: Database) -> None:
     carried = await client.get("/v1/sites", headers={"X-Request-ID": "abc-123"})
     assert carried.headers["x-request-id"] == "abc-123"

@@ -71,7 +71,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
             if owned:
                 await app.state.db.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             SiteController,
             DocumentController,
@@ -83,7 +83,6 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
             ready,
             metrics,
         ],
-        middleware=[observability_middleware],
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),
             "principal": Provide(provide_principal),
@@ -112,3 +111,8 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
             ),
         ),
     )
+    # Outermost, around Litestar's exception handling and router, rather than a route middleware:
+    # requests no route matches (404, 405) and errors turned into problems are counted and carry
+    # their request id too.
+    app.asgi_handler = observability_middleware(app.asgi_handler)
+    return app
