@@ -588,6 +588,16 @@ async def test_page_list_cursor_and_updated_since(client: Client, admin: dict[st
     assert sorted(seen) == sorted([SLUG, "visas", "contact"])
     assert len(seen) == len(set(seen))
 
+    # A cursor the API never returned is refused, not read as "from the start".
+    for bad in ("abc", "0", "-1", "1.5", "99999999999"):
+        refused = await client.get("/v1/sites/in-new-delhi/pages", params={"cursor": bad})
+        assert refused.status_code == 400, (bad, refused.text)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert "cursor" in refused.json()["detail"], refused.json()
+    huge = await client.get(f"/v1/sites/in-new-delhi/pages/{SLUG}", params={"min_revision": "9" * 30})
+    assert huge.status_code == 400, huge.text
+    assert "min_revision" in huge.json()["detail"]
+
     future = await client.get("/v1/sites/in-new-delhi/pages", params={"updated_since": "2999-01-01T00:00:00+00:00"})
     assert future.status_code == 200, future.text
     assert future.json()["items"] == []

@@ -63,12 +63,17 @@ def _matches(if_none_match: str, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def _min_revision(raw: str | None) -> int | None:
+MAX_NUMBER = 2**31 - 1
+"""Largest revision or page id a query may name (the database's integer columns)."""
+
+
+def _positive_integer(raw: str | None, name: str) -> int | None:
+    """The query parameter ``name`` as a positive integer (None when absent); a 400 problem otherwise."""
     if raw is None:
         return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise InvalidQuery(Message(N_("expected a positive integer, got {value}"), value=repr(raw))).at(
-            parameter("query", "min_revision")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_NUMBER:
+        raise InvalidQuery(Message(N_("expected a positive integer, got {value}"), value=repr(raw[:40]))).at(
+            parameter("query", name)
         )
     return int(raw)
 
@@ -158,7 +163,7 @@ class PageController(Controller):
             as_html = _wants_html(headers.get("accept"))
         requested = _requested(query.get("locale"), headers.get("accept-language"))
         served = await delivery.serve(site, slug, requested)
-        wanted = _min_revision(query.get("min_revision"))
+        wanted = _positive_integer(query.get("min_revision"), "min_revision")
         if wanted is not None and served.entry.render.revision < wanted:
             # This process may have missed another replica's publish: read the database again.
             served = await delivery.serve(site, slug, requested, fresh=True)
@@ -186,7 +191,8 @@ class PageController(Controller):
         ] = None,
     ) -> PageList:
         """List a site's published pages with their locales, revisions, ETags and update times."""
-        after = int(cursor) if cursor and cursor.isdigit() and len(cursor) < 10 else None
+        # A cursor is a next_cursor this API returned; anything else is refused rather than read as "start".
+        after = _positive_integer(cursor, "cursor")
         if updated_since is not None and updated_since.tzinfo is None:
             updated_since = updated_since.replace(tzinfo=dt.UTC)
         return await delivery.list_pages(site, after, limit, updated_since)
