@@ -17,6 +17,7 @@ from litestar.params import FromPath, QueryParameter
 from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
 from schemas.delivery import PageList, PageRender, TranslationReport
+from schemas.documents import MAX_NUMBER
 from services.content.domain.errors import InvalidLocale, InvalidQuery, RevisionNotServed
 from services.content.domain.locales import normalize_locale
 from services.content.domain.messages import N_, Message
@@ -61,10 +62,6 @@ def _wants_html(accept: str | None) -> bool:
 def _matches(if_none_match: str, etag: str) -> bool:
     tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
     return "*" in tags or etag in tags
-
-
-MAX_NUMBER = 2**31 - 1
-"""Largest revision or page id a query may name (the database's integer columns)."""
 
 
 def _positive_integer(raw: str | None, name: str) -> int | None:
