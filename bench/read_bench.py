@@ -19,7 +19,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 from litestar import Litestar, Request, Response, get
 from litestar.params import FromPath
 
+from services.cli_support import wait_until_serving
 from services.content.http.app import create_app
 from services.content.settings import Settings
 
@@ -60,17 +60,6 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def _wait(url: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback only
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"server did not answer at {url}")
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -135,8 +124,9 @@ def main() -> None:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait(base + PAGE)
-        _wait(base + STATIC)
+        for url in (base + PAGE, base + STATIC):
+            if not wait_until_serving(url, server):
+                raise SystemExit(f"server did not answer at {url}")
         with urllib.request.urlopen(base + PAGE) as response:  # noqa: S310 - loopback only
             etag = response.headers["ETag"]
             size = len(response.read())

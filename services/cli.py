@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from services.cli_support import run_with_db, settings_from_env
+from services.cli_support import run_with_db, settings_from_env, wait_until_serving
 from services.content.i18n import cli_gettext as _
 from services.content.i18n import cli_ngettext as ngettext
 from services.content.translation_cli import export_command, import_command
@@ -111,7 +111,7 @@ def dev(site: str, out_dir: str) -> None:
         "relay": subprocess.Popen([*command, "sync", "run"]),  # noqa: S603
     }
     # The agent starts once the API answers: otherwise its first fetches fail and it logs retries.
-    if not _wait_until_serving(f"{settings.public_url}/health/live", children["content"], within=20):
+    if not wait_until_serving(f"{settings.public_url}/health/live", children["content"]):
         console.print(_("the content service is not answering yet; the site agent will retry"), style="yellow")
     children["agent"] = subprocess.Popen([*command, "agent", "--site", site, "--out", target])  # noqa: S603
     console.print(
@@ -140,24 +140,6 @@ def dev(site: str, out_dir: str) -> None:
             child.wait(timeout=15)
         except subprocess.TimeoutExpired:
             child.kill()
-
-
-def _wait_until_serving(url: str, server: subprocess.Popen[bytes], within: float) -> bool:
-    """Poll ``url`` until it answers 200 (True), ``server`` exits or ``within`` seconds pass (False)."""
-    import time
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own http(s) URL
-                if response.status == 200:
-                    return True
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.1)
-    return False
 
 
 @main.group()

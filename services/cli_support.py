@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -47,3 +50,15 @@ def run_with_db(work: Callable[[Database], Awaitable[T]], settings: Settings | N
         for reason in exc.context.get("reasons") or []:
             click.echo(f"  {reason}", err=True)
         raise click.ClickException(exc.message.format(cli_catalog())) from None
+
+
+def wait_until_serving(url: str, server: subprocess.Popen[bytes], within: float = 20.0) -> bool:
+    """Poll ``url`` until it answers 2xx (True), or ``server`` exits, or ``within`` seconds pass (False)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - a URL of our own server
+                return True
+        except OSError:  # refused, timed out, or an HTTP error status
+            time.sleep(0.1)
+    return False

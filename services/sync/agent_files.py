@@ -24,7 +24,6 @@ import itertools
 import os
 import signal
 import stat
-import tempfile
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
@@ -46,13 +45,8 @@ def atomic_write(path: Path, data: bytes) -> None:
     rename itself is durable only once the folder is synced (``fsync_folder``):
     callers write several files, then sync their folder once.
     """
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temporary = _write_temporary(path, data, durable=True)
     try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-            os.fchmod(handle.fileno(), 0o644)  # served by a web server: readable by all, like a normal file
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -65,21 +59,30 @@ def stage_file(path: Path, data: bytes, spares: SpareFiles | None = None) -> Pat
 
     The temporary is a spare file written over when ``spares`` has one free, otherwise a
     new file beside ``path``. With `sync_file_system` then `os.replace`, this is
-    `atomic_write` for many files at the cost of one sync instead of one per file. A new
-    temporary's name is the target's and the writing thread's: no random name to draw,
-    and a crash leaves at most one per thread and target, which `remove_temporaries`
-    clears when the agent starts.
+    `atomic_write` for many files at the cost of one sync instead of one per file.
     """
     if spares is not None:
         reused = spares.write_over(data)
         if reused is not None:
             return reused
+    return _write_temporary(path, data, durable=False)
+
+
+def _write_temporary(path: Path, data: bytes, *, durable: bool) -> Path:
+    """Write ``data`` to a new temporary file beside ``path`` (flushed to disk if ``durable``); return its path.
+
+    Its name is the target's and the writing thread's: no random name to draw, and a
+    crash leaves at most one per thread and target, which `remove_temporaries` clears
+    when the agent starts.
+    """
     temporary = path.with_name(f".{path.name}.{threading.get_native_id()}{TEMPORARY_SUFFIX}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
     descriptor = os.open(temporary, flags, 0o644)
     try:
         _write_all(descriptor, data)
         os.fchmod(descriptor, 0o644)  # served by a web server: readable by all, whatever the umask
+        if durable:
+            os.fsync(descriptor)
     except BaseException:
         os.close(descriptor)
         with contextlib.suppress(FileNotFoundError):

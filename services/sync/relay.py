@@ -106,7 +106,8 @@ class Relay:
         self._sent: dict[str, int] = {}
         """Per site, the highest sequence this relay put in the stream (recorded or not)."""
         self._relayed_heads: dict[str, int] | None = None
-        """Per site, the highest sequence known to be relayed (from the database once, then kept up to date)."""
+        """Per site, the highest sequence recorded as relayed when the lease was taken (read once; what this relay
+        sends after that is in ``_sent``)."""
         self._recording = asyncio.Lock()
         self._record_wanted = asyncio.Event()
         self._background = False
@@ -181,10 +182,8 @@ class Relay:
                 return
             async with self.db.transaction() as repo:
                 await OutboxQueries.of(repo).record_relayed({row_id: sent.etag for row_id, sent in batch.items()})
-            for row_id, sent in batch.items():
+            for row_id in batch:
                 self._unrecorded.pop(row_id, None)
-                if self._relayed_heads is not None:
-                    self._relayed_heads[sent.site] = max(self._relayed_heads.get(sent.site, 0), sent.sequence)
 
     async def _stream_lost_rows(self, rows: list[OutboxRow]) -> bool:
         """Whether a stream ends before the rows about to follow it (Redis lost data since the last check).

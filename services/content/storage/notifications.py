@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import sqlalchemy as sa
-
-from services.content.storage.database import Database
+from services.content.storage.database import DATABASE_DOWN, Database
 from services.content.storage.repository import OUTBOX_CHANNEL
 
 
@@ -35,6 +33,6 @@ async def listen_outbox(db: Database, stop: asyncio.Event, wake: asyncio.Event) 
                     await stop.wait()
                 finally:
                     await driver.remove_listener(OUTBOX_CHANNEL, ring)
-        except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError):
+        except DATABASE_DOWN:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)

@@ -117,13 +117,12 @@ class Repository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
         self.changed_renders: list[RenderKey] = []
+        """Renders this transaction's outbox rows say changed; handed to listeners after commit."""
         self.written_events: list[str] = []
-        """Event ids of the outbox rows this transaction wrote."""
-        self._written_keys: list[RenderKey] = []
-        """The render each of those rows names, in the same order."""
+        """Event ids of the outbox rows this transaction wrote (the render each names is in ``changed_renders``,
+        at the same position)."""
         self.after_commit: list[Callable[[], None]] = []
         """Called after a successful commit (after the commit listeners)."""
-        """Renders this transaction's outbox rows say changed; handed to listeners after commit."""
 
     # -- sites ---------------------------------------------------------------
 
@@ -616,15 +615,6 @@ class Repository:
         )
         return {r[0] for r in await self.conn.execute(query)}
 
-    async def published_locales(self, document_id: int) -> list[tuple[str, int]]:
-        """(locale, published revision) of a document's live variants."""
-        query = (
-            sa.select(variants.c.locale, variants.c.published_revision)
-            .where(variants.c.document_id == document_id, variants.c.published_revision.is_not(None))
-            .order_by(variants.c.locale)
-        )
-        return [(r[0], r[1]) for r in await self.conn.execute(query)]
-
     async def published_pages(self, site_id: int, after_id: int | None, limit: int) -> list[Document]:
         """Pages of a site with at least one live variant, by id."""
         live = sa.select(variants.c.document_id).where(variants.c.published_revision.is_not(None))
@@ -722,8 +712,7 @@ class Repository:
             ]
         await self.conn.execute(sa.insert(outbox), numbered)
         self.written_events += [row["event_id"] for row in numbered]
-        self._written_keys += [RenderKey(row["site"], row["slug"], row["locale"]) for row in numbered]
-        self.changed_renders += [RenderKey(row["site"], row["slug"], row["locale"]) for row in rows]
+        self.changed_renders += [RenderKey(row["site"], row["slug"], row["locale"]) for row in numbered]
         if self.conn.dialect.name == "postgresql":
             # Delivered to listeners when (and only if) this transaction commits: wakes the relay.
             await self.conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": OUTBOX_CHANNEL})
@@ -737,7 +726,7 @@ class Repository:
         at = now()
         values = [
             {"row_event": event_id, "row_etag": etags[key], "row_time": at}
-            for event_id, key in zip(self.written_events, self._written_keys, strict=True)
+            for event_id, key in zip(self.written_events, self.changed_renders, strict=True)
             if key in etags
         ]
         if values:
@@ -785,16 +774,6 @@ class Repository:
             RenderChange(sequence, event_id, RenderKey(site, slug, locale))
             for sequence, event_id, slug, locale in await self.conn.execute(query)
         ]
-
-    async def outbox_after(self, after_id: int, limit: int) -> list[OutboxRow]:
-        """Outbox rows with an id above ``after_id``, in id order."""
-        query = sa.select(outbox).where(outbox.c.id > after_id).order_by(outbox.c.id).limit(limit)
-        return [self._outbox(r) for r in await self.conn.execute(query)]
-
-    async def last_outbox_id(self) -> int:
-        """The highest outbox id (0 when empty)."""
-        result = await self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(outbox.c.id), 0)))
-        return int(result.scalar_one())
 
     @staticmethod
     def _outbox(row: sa.Row[Any]) -> OutboxRow:

@@ -147,5 +147,5 @@ async def fact_changed(repo: Repository, scope: str, key: str, version: int) -> 
 
 async def page_deleted(repo: Repository, document_id: int, site: str, slug: str) -> None:
     """A page is about to be deleted: each live locale is unpublished."""
-    for locale, _ in await repo.published_locales(document_id):
+    for locale, _ in (await repo.published_locales_of([document_id])).get(document_id, []):
         await page_publication_changed(repo, document_id, site, slug, locale, None)

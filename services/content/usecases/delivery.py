@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -170,8 +169,17 @@ class PageBuild(msgspec.Struct, frozen=True):
     index: PageIndex
     entries: dict[str, RenderEntry]
 
+    def etag(self, locale: str) -> str | None:
+        """ETag of the JSON a request with ``?locale=<locale>`` gets (None: not published in it)."""
+        entry = self.entries.get(locale)
+        return None if entry is None else entry.json(locale, False)[1]
+
 
 BuildResult = PageBuild | NotFound
+
+
+def _no_published_variant(site: str, slug: str) -> NotFound:
+    return NotFound(Message(N_("page '{slug}' of site '{site}' has no published variant"), slug=slug, site=site))
 
 
 class Delivery:
@@ -229,32 +237,21 @@ class Delivery:
     def _choose(index: PageIndex, requested: tuple[str, ...]) -> tuple[str, bool]:
         chosen = choose_locale(requested, list(index.published), index.site.fallback, index.site.default_locale)
         if chosen is None:
-            message = N_("page '{slug}' of site '{site}' has no published variant")
-            raise NotFound(Message(message, slug=index.slug, site=index.site.key))
+            raise _no_published_variant(index.site.key, index.slug)
         return chosen
-
-    async def index(self, site: str, slug: str) -> PageIndex:
-        """The page's live locales and alternates (cached like renders)."""
-        index = self.cache.index(site, slug)
-        if index is None:
-            build = (await self._built([(site, slug)]))[(site, slug)]
-            if isinstance(build, NotFound):
-                raise build
-            index = build.index
-        return index
 
     async def etags(self, keys: Iterable[RenderKey]) -> dict[RenderKey, str | None]:
         """ETag of the JSON a request with ``?locale=<locale>`` gets now, per render (None: not published).
 
         Always built from the database, never from the cache: this is what change events carry.
+        The builds are not cached either (the relay, which asks, serves no page).
         """
         wanted = list(keys)
-        builds = await self._built(list({(key.site, key.slug) for key in wanted}), fresh=True)
+        builds = await self._built(list({(key.site, key.slug) for key in wanted}), fresh=True, store=False)
         etags: dict[RenderKey, str | None] = {}
         for key in wanted:
             build = builds[(key.site, key.slug)]
-            entry = None if isinstance(build, NotFound) else build.entries.get(key.locale)
-            etags[key] = None if entry is None else entry.json(key.locale, False)[1]
+            etags[key] = None if isinstance(build, NotFound) else build.etag(key.locale)
         return etags
 
     # -- keeping the cache in step -------------------------------------------------------
@@ -280,26 +277,27 @@ class Delivery:
         pages = sorted({(key.site, key.slug) for key in keys})
         inputs = RenderInputs(RevisionCache(parent=self.revisions))
         await inputs.load(repo, pages)
-        builds: dict[PageKey, PageBuild] = {}
-        for page in pages:
-            with contextlib.suppress(NotFound):
-                builds[page] = self._page_build(inputs, page)
+        builds = {
+            page: build for page, build in self._build_pages(inputs, pages).items() if isinstance(build, PageBuild)
+        }
         repo.after_commit.append(lambda: self._adopt(builds, inputs.revisions))
         etags: dict[RenderKey, str] = {}
         for key in keys:
             build = builds.get((key.site, key.slug))
-            entry = build.entries.get(key.locale) if build is not None else None
-            etags[key] = entry.json(key.locale, False)[1] if entry is not None else ""
+            etags[key] = (build.etag(key.locale) if build is not None else None) or ""
         return etags
 
     def _adopt(self, builds: dict[PageKey, PageBuild], revisions: RevisionCache) -> None:
         """Cache the renders a committed transaction built (its commit already invalidated the old ones)."""
         revisions.merge_into_parent()
         for page, build in builds.items():
-            version = self.cache.version(*page)
-            self.cache.store_index(*page, build.index, version)
-            for locale, entry in build.entries.items():
-                self.cache.store_render(*page, locale, entry, version)
+            self._store(page, build, self.cache.version(*page))
+
+    def _store(self, page: PageKey, build: PageBuild, version: int) -> None:
+        """Cache a page's index and renders, built at page ``version`` (kept only if it did not move)."""
+        self.cache.store_index(*page, build.index, version)
+        for locale, entry in build.entries.items():
+            self.cache.store_render(*page, locale, entry, version)
 
     async def warm(self, pages: Iterable[PageKey], chunk: int = 50) -> None:
         """Build the pages not cached, a chunk at a time (requests are served between chunks)."""
@@ -327,8 +325,10 @@ class Delivery:
             return None
         return PageBuild(index, {locale: entry for locale, entry in entries.items() if entry is not None})
 
-    async def _built(self, pages: Sequence[PageKey], fresh: bool = False) -> dict[PageKey, BuildResult]:
-        """Each page's build: from the cache, from a build in flight, or built now in one batch."""
+    async def _built(
+        self, pages: Sequence[PageKey], fresh: bool = False, store: bool = True
+    ) -> dict[PageKey, BuildResult]:
+        """Each page's build: from the cache, from a build in flight, or built now in one batch (kept if ``store``)."""
         results: dict[PageKey, BuildResult] = {}
         versions = {page: self.cache.version(*page) for page in pages}
         waiting: list[tuple[PageKey, asyncio.Future[BuildResult | None]]] = []
@@ -344,14 +344,16 @@ class Delivery:
             else:
                 missing.append(page)
         if missing:
-            results.update(await self._build(missing, versions))
+            results.update(await self._build(missing, versions, store))
         for page, future in waiting:
             result = await future
             # None: that build failed (database error); build it here, which raises the error to this caller.
-            results[page] = result if result is not None else (await self._build([page], versions))[page]
+            results[page] = result if result is not None else (await self._build([page], versions, store))[page]
         return results
 
-    async def _build(self, pages: list[PageKey], versions: dict[PageKey, int]) -> dict[PageKey, BuildResult]:
+    async def _build(
+        self, pages: list[PageKey], versions: dict[PageKey, int], store: bool
+    ) -> dict[PageKey, BuildResult]:
         loop = asyncio.get_running_loop()
         futures: dict[PageKey, asyncio.Future[BuildResult | None]] = {}
         for page in pages:
@@ -362,21 +364,25 @@ class Delivery:
             async with self.db.reading() as repo:
                 inputs = RenderInputs(self.revisions)
                 await inputs.load(repo, pages)
-            for page in pages:
-                try:
-                    build = self._page_build(inputs, page)
-                except NotFound as exc:
-                    results[page] = exc
-                    continue
-                results[page] = build
-                self.cache.store_index(*page, build.index, versions[page])
-                for locale, entry in build.entries.items():
-                    self.cache.store_render(*page, locale, entry, versions[page])
+            results = self._build_pages(inputs, pages)
+            for page, build in results.items():
+                if store and isinstance(build, PageBuild):
+                    self._store(page, build, versions[page])
         finally:
             for page, future in futures.items():
                 future.set_result(results.get(page))
                 if self._building.get(page, (0, None))[1] is future:
                     del self._building[page]
+        return results
+
+    def _build_pages(self, inputs: RenderInputs, pages: Iterable[PageKey]) -> dict[PageKey, BuildResult]:
+        """Build each page from loaded inputs; a page that cannot be served gets its NotFound."""
+        results: dict[PageKey, BuildResult] = {}
+        for page in pages:
+            try:
+                results[page] = self._page_build(inputs, page)
+            except NotFound as exc:
+                results[page] = exc
         return results
 
     def _page_build(self, inputs: RenderInputs, page: PageKey) -> PageBuild:
@@ -393,9 +399,7 @@ class Delivery:
             if variant.published_revision is not None
         }
         if not published:
-            raise NotFound(
-                Message(N_("page '{slug}' of site '{site}' has no published variant"), slug=slug, site=site_key)
-            )
+            raise _no_published_variant(site_key, slug)
         index = PageIndex(document.id, site, slug, document.source_locale, published, [])
         index.alternates.extend(self._alternates(inputs, index))
         entries = {locale: self._render(inputs, index, locale) for locale in published}
