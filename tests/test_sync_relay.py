@@ -41,7 +41,7 @@ from services.content.storage.repository import Repository
 from services.content.storage.tables import leases, outbox
 from services.content.usecases import changes
 from services.content.usecases import facts as fact_usecases
-from services.content.usecases.events import page_url
+from services.content.usecases.events import encode_event, event_of, page_url
 from services.redis_client import make_redis
 from services.sync.relay import LEASE, Relay, entry_id, stream_key
 from tests.conftest import TokenFactory, dump
@@ -61,6 +61,7 @@ Client = AsyncTestClient[Litestar]
 
 SLUG = "internal-security-section"
 DELHI = "in-new-delhi"
+KATHMANDU = "np-kathmandu"
 SITES = ("in-new-delhi", "np-kathmandu")
 FACT = "network.embassy_count"
 PROBLEM = "application/problem+json"
@@ -701,6 +702,53 @@ async def test_a_flushed_redis_whose_lost_events_the_outbox_no_longer_keeps_does
                 # The newest row kept before the flush, then the new change's rows; nothing lost that was kept.
                 assert kept == [entry_id(n) for n in range(heads[site], now[site] + 1)], (site, kept)
             assert await backlog(seeded) == 0
+
+
+async def test_a_stream_holding_another_databases_events_is_reported_once_and_a_retry_is_not(
+    client: Client,
+    admin: dict[str, str],
+    seeded: Database,
+    database_url: str,
+    redis: Redis,
+    prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A database reset under a kept Redis: the stream's entry at a sequence is another event. The relay cannot
+    add its own there, and says so once, clearly; its own event found there (a retry after a crash) is no alarm."""
+    assert (await bump_fact(client, admin)).status_code == 200
+    settings = relay_settings(database_url, test_redis_url(), prefix)
+    rows = await outbox_rows(seeded)
+    first = next(row for row in rows if row["site"] == DELHI and row["sequence"] == 1)
+    stranger = json.dumps({**json.loads(await _event_json(seeded, settings, first)), "id": "from-elsewhere"})
+    await redis.xadd(prefix + DELHI, {"event": stranger}, id="1-0")  # written from another database's history
+
+    def reports() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "another database" in r.getMessage()]
+
+    relay = Relay(settings, seeded, redis)
+    with caplog.at_level("ERROR", logger="liaison.relay"):
+        for _ in range(3):
+            await relay.round()
+        assert len(reports()) == 1, reports()
+        assert prefix + DELHI in reports()[0]
+        assert "LIAISON_STREAM_PREFIX" in reports()[0]
+
+        # Its own events found in a stream (every row sent again, as after a crash) raise no alarm.
+        caplog.clear()
+        async with seeded.transaction() as repo:
+            await OutboxQueries.of(repo).mark_unrelayed_after(KATHMANDU, 0)
+        again = Relay(settings, seeded, redis)
+        while await again.round():
+            pass
+        assert await backlog(seeded) == 0
+        assert reports() == []
+
+
+async def _event_json(db: Database, settings: Settings, row: dict[str, Any]) -> str:
+    """The JSON of the event an outbox row makes."""
+    async with db.reading() as repo:
+        (outbox_row,) = await OutboxQueries.of(repo).by_sequence(row["site"], row["sequence"] - 1, 1)
+    return encode_event(event_of(outbox_row, settings.public_url)).decode()
 
 
 # -- 7. the database locked --------------------------------------------------------------------

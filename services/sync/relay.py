@@ -101,6 +101,8 @@ class Relay:
         self._lease_until = 0.0
         self._last_loss_check = 0.0
         self._unrepairable: set[str] = set()
+        self._foreign: set[str] = set()
+        """Sites whose stream was found to hold another database's events (said once)."""
         self._unrecorded: dict[int, _Sent] = {}
         """Outbox row id -> its event, in the stream, not yet recorded in the database."""
         self._sent: dict[str, int] = {}
@@ -293,7 +295,22 @@ class Relay:
                 with contextlib.suppress(msgspec.DecodeError, KeyError):
                     event = msgspec.json.decode(entries[0][1][b"event"], type=PageEvent)
                     found[row.id] = event.data.etag or ""
+                    if event.id != row.event_id:
+                        self._foreign_stream(row)
         return found
+
+    def _foreign_stream(self, row: OutboxRow) -> None:
+        """Say once per site that its stream holds another database's events (a retry finds its own)."""
+        if row.site in self._foreign:
+            return
+        self._foreign.add(row.site)
+        logger.error(
+            "stream %s already holds a different event at sequence %s: it was written from another database "
+            "(reset or shared); this database's events up to its end are not in it. Give each database its own "
+            "LIAISON_STREAM_PREFIX, or delete the stream so that the relay writes it anew",
+            stream_key(self.settings, row.site),
+            row.sequence,
+        )
 
     # -- Redis lost data -----------------------------------------------------------------
 
