@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from schemas.text import NO_CONTROL_CHARACTERS
+from schemas.text import LINK_TARGET, NO_CONTROL_CHARACTERS, whole
 
 Mark = Literal["em", "strong"]
 """Inline emphasis marks a span may carry."""
@@ -21,7 +21,7 @@ FactFormat = Literal["short", "medium", "long", "full"]
 FactKey = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$",
+        pattern=whole(r"[a-z0-9][a-z0-9_.-]{0,99}"),
         description="Fact key: lower-case letters, digits, '.', '_' and '-'.",
         examples=["network.embassy_count"],
     ),
@@ -29,7 +29,7 @@ FactKey = Annotated[
 FragmentKey = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$",
+        pattern=whole(r"[a-z0-9][a-z0-9_.-]{0,99}"),
         description="Key of a shared fragment document.",
         examples=["dci-presentation"],
     ),
@@ -37,14 +37,14 @@ FragmentKey = Annotated[
 BlockId = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[A-Za-z0-9_-]{1,40}$",
+        pattern=whole(r"[A-Za-z0-9_-]{1,40}"),
         description="Stable block id; assigned by the server when omitted.",
     ),
 ]
 LinkTarget = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^(?:https?://[^\s<>\"']+|mailto:[^\s<>\"']+)$",
+        pattern=LINK_TARGET,
         max_length=2000,
         description="Link target; only http, https and mailto are accepted.",
     ),

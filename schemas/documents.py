@@ -10,10 +10,10 @@ import msgspec
 from schemas.blocks import Blocks, FragmentKey
 from schemas.facts import LocaleTag
 from schemas.sites import SiteKey
-from schemas.text import NO_CONTROL_CHARACTERS
+from schemas.text import NO_CONTROL_CHARACTERS, whole
 
 DocumentKind = Literal["page", "fragment"]
-Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,120}$", description="URL slug of a page.")]
+Slug = Annotated[str, msgspec.Meta(pattern=whole(r"[a-z0-9][a-z0-9-]{0,120}"), description="URL slug of a page.")]
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=300, pattern=NO_CONTROL_CHARACTERS)]
 Message = Annotated[str, msgspec.Meta(max_length=1000, pattern=NO_CONTROL_CHARACTERS)]
 MAX_NUMBER = 2**31 - 1

@@ -11,19 +11,23 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from schemas.text import NO_CONTROL_CHARACTERS
+from schemas.text import EMAIL_ADDRESS, HTTP_URL, NO_CONTROL_CHARACTERS, whole
 
 FactType = Literal["integer", "decimal", "date", "year", "territories", "text", "url", "email"]
 
-TerritoryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code, e.g. 'NP'.")]
+TerritoryCode = Annotated[
+    str, msgspec.Meta(pattern=whole("[A-Z]{2}"), description="ISO 3166-1 alpha-2 code, e.g. 'NP'.")
+]
 DecimalString = Annotated[
     str,
-    msgspec.Meta(pattern=r"^-?[0-9]{1,18}(\.[0-9]{1,12})?$", description="Decimal number as a string, e.g. '12.5'."),
+    msgspec.Meta(
+        pattern=whole(r"-?[0-9]{1,18}(\.[0-9]{1,12})?"), description="Decimal number as a string, e.g. '12.5'."
+    ),
 ]
 LocaleTag = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$",
+        pattern=whole("[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*"),
         max_length=35,
         description="BCP 47 language tag, e.g. 'fr' or 'fr-CA'.",
         examples=["fr", "en"],
@@ -73,13 +77,13 @@ class TextValue(msgspec.Struct, tag="text", tag_field="type", forbid_unknown_fie
 class UrlValue(msgspec.Struct, tag="url", tag_field="type", forbid_unknown_fields=True, frozen=True):
     """An http(s) URL."""
 
-    value: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s<>\"']+$", max_length=2000)]
+    value: Annotated[str, msgspec.Meta(pattern=HTTP_URL, max_length=2000)]
 
 
 class EmailValue(msgspec.Struct, tag="email", tag_field="type", forbid_unknown_fields=True, frozen=True):
     """An e-mail address."""
 
-    value: Annotated[str, msgspec.Meta(pattern=r"^[^\s@<>\"']+@[^\s@<>\"']+\.[^\s@<>\"']+$", max_length=320)]
+    value: Annotated[str, msgspec.Meta(pattern=EMAIL_ADDRESS, max_length=320)]
 
 
 FactValue = IntegerValue | DecimalValue | DateValue | YearValue | TerritoriesValue | TextValue | UrlValue | EmailValue
@@ -88,7 +92,7 @@ FactValue = IntegerValue | DecimalValue | DateValue | YearValue | TerritoriesVal
 FactScope = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+        pattern=whole("[a-z0-9][a-z0-9-]{0,62}"),
         description="'global', or the key of the one site the fact belongs to.",
         examples=["global", "in-new-delhi"],
     ),
@@ -98,7 +102,7 @@ FactScope = Annotated[
 class FactCreate(msgspec.Struct, forbid_unknown_fields=True):
     """Body of ``POST /v1/facts``: a new fact and its first version."""
 
-    key: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$")]
+    key: Annotated[str, msgspec.Meta(pattern=whole("[a-z0-9][a-z0-9_.-]{0,99}"))]
     value: FactValue
     scope: FactScope = "global"
     message: Annotated[str, msgspec.Meta(max_length=500, pattern=NO_CONTROL_CHARACTERS)] = ""

@@ -7,13 +7,13 @@ from typing import Annotated
 
 import msgspec
 
-from schemas.facts import LocaleTag
-from schemas.text import NO_CONTROL_CHARACTERS
+from schemas.facts import LocaleTag, TerritoryCode
+from schemas.text import NO_CONTROL_CHARACTERS, whole
 
 SiteKey = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+        pattern=whole("[a-z0-9][a-z0-9-]{0,62}"),
         description="Site key: lower-case letters, digits and '-'. 'global' is reserved.",
         examples=["in-new-delhi"],
     ),
@@ -28,7 +28,7 @@ class SiteCreate(msgspec.Struct, forbid_unknown_fields=True):
     locales: Annotated[list[LocaleTag], msgspec.Meta(min_length=1, max_length=50)]
     default_locale: LocaleTag
     fallback: Annotated[list[LocaleTag], msgspec.Meta(max_length=50)] = []
-    country: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")] | None = None
+    country: TerritoryCode | None = None
 
 
 class SiteOut(msgspec.Struct):

@@ -311,7 +311,7 @@ async def test_translator_scoped_to_another_locale(
 
 
 async def test_token_is_stored_only_as_its_hash(seeded: Database) -> None:
-    issued = await create_token(seeded, "hashed", "editor", ["in-new-delhi"], ["en"])
+    issued = await create_token(seeded, "hashed", "translator", ["in-new-delhi"], ["en"])
     secret = issued.secret
     rows = (await dump(seeded))["tokens"]
     assert len(rows) == 1

@@ -22,6 +22,11 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
     """Also creates sites and deletes documents and facts."""
 
+    @property
+    def scoped_by_locale(self) -> bool:
+        """Whether a token's locales bind this role: translators only; the others are scoped by site only."""
+        return self is Role.TRANSLATOR
+
 
 _RANK = {Role.READER: 0, Role.TRANSLATOR: 1, Role.EDITOR: 2, Role.ADMIN: 3}
 
@@ -33,6 +38,7 @@ class Action(enum.StrEnum):
     WRITE_TRANSLATION = "write a translation"
     WRITE_SOURCE = "write a revision"
     PUBLISH = "publish"
+    REVERT = "revert"
     WRITE_FACT = "write a fact"
     DELETE = "delete"
     MANAGE_SITES = "manage sites"
@@ -43,6 +49,7 @@ _ACTION_WORDS = {
     Action.WRITE_TRANSLATION: N_("write a translation"),
     Action.WRITE_SOURCE: N_("write a revision"),
     Action.PUBLISH: N_("publish"),
+    Action.REVERT: N_("revert"),
     Action.WRITE_FACT: N_("write a fact"),
     Action.DELETE: N_("delete"),
     Action.MANAGE_SITES: N_("manage sites"),
@@ -54,6 +61,7 @@ _NEEDS = {
     Action.WRITE_TRANSLATION: Role.TRANSLATOR,
     Action.WRITE_SOURCE: Role.EDITOR,
     Action.PUBLISH: Role.EDITOR,
+    Action.REVERT: Role.EDITOR,
     Action.WRITE_FACT: Role.EDITOR,
     Action.DELETE: Role.ADMIN,
     Action.MANAGE_SITES: Role.ADMIN,
@@ -87,7 +95,7 @@ class Principal(msgspec.Struct, frozen=True):
             return False
         # Locale scopes bind translators; editors and admins are scoped by site only.
         return not (
-            self.role is Role.TRANSLATOR
+            self.role.scoped_by_locale
             and action is Action.WRITE_TRANSLATION
             and self.locales is not None
             and (locale is None or locale not in self.locales)

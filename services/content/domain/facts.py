@@ -15,11 +15,38 @@ GLOBAL_SCOPE = "global"
 """Scope name of facts visible to every site (and the only scope fragments may use)."""
 
 
+_NOT_COUNTRIES = frozenset(
+    {
+        # Exceptionally reserved in ISO 3166-1 (CLDR names them, ISO assigns them to no country).
+        *("AC", "CP", "CQ", "DG", "EA", "EU", "EZ", "IC", "TA", "UN"),
+        # User-assigned: AA, QM-QZ, XA-XZ (Kosovo's XK among them) and ZZ, "Unknown Region".
+        "AA",
+        *(f"Q{letter}" for letter in "MNOPQRSTUVWXYZ"),
+        *(f"X{letter}" for letter in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+        "ZZ",
+    }
+)
+
+
 @lru_cache(maxsize=1)
 def known_territories() -> frozenset[str]:
-    """ISO 3166 alpha-2 codes that Babel can name (taken from its English data)."""
+    """The officially assigned ISO 3166-1 alpha-2 country codes (249), all of which Babel can name.
+
+    Babel's English territory names also hold regions ('150'), groupings ('EU', 'UN') and
+    codes ISO leaves to users ('ZZ', 'QO', 'XK'): a territory list is a list of countries,
+    so those are left out.
+    """
     names = Locale("en").territories
-    return frozenset(str(code) for code in names if len(str(code)) == 2 and str(code).isalpha())
+    return frozenset(
+        code for code in map(str, names) if len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES
+    )
+
+
+def checked_territory(code: str, field: str) -> str:
+    """``code`` if it is an ISO 3166-1 country code; else `InvalidContent` naming ``field``."""
+    if code not in known_territories():
+        raise InvalidContent(Message(N_("{field}: '{code}' is not an ISO 3166-1 country code"), field=field, code=code))
+    return code
 
 
 def checked_value(value: FactValue) -> FactValue:
@@ -28,25 +55,31 @@ def checked_value(value: FactValue) -> FactValue:
     Raises `InvalidContent` naming the field path at fault.
     """
     if isinstance(value, TerritoriesValue):
-        known = known_territories()
         for i, code in enumerate(value.value):
-            if code not in known:
-                raise InvalidContent(
-                    Message(
-                        N_("{field}: '{code}' is not an ISO 3166 territory code"),
-                        field=f"$.value.value[{i}]",
-                        code=code,
-                    )
-                )
+            checked_territory(code, f"$.value.value[{i}]")
         if len(set(value.value)) != len(value.value):
             raise InvalidContent(Message(N_("{field}: a territory is listed twice"), field="$.value.value"))
     if isinstance(value, TextValue):
         normalised: dict[str, str] = {}
+        sent_as: dict[str, str] = {}
         for tag, text in value.value.items():
             try:
-                normalised[normalize_locale(tag)] = text
+                locale = normalize_locale(tag)
             except InvalidContent as exc:
                 raise InvalidContent(exc.message).at(f"$.value.value.{tag}") from exc
+            if locale in sent_as:
+                # Keeping either text would silently drop the other.
+                raise InvalidContent(
+                    Message(
+                        N_("{field}: '{first}' and '{second}' are the same locale, {locale}"),
+                        field="$.value.value",
+                        first=sent_as[locale],
+                        second=tag,
+                        locale=locale,
+                    )
+                )
+            sent_as[locale] = tag
+            normalised[locale] = text
         return TextValue(value=normalised)
     return value
 

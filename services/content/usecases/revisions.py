@@ -104,6 +104,9 @@ async def _write(
         principal.require(
             Action.WRITE_TRANSLATION if is_translation else Action.WRITE_SOURCE, site=site_key, locale=locale
         )
+        if isinstance(draft_of, int):
+            # A revert brings any past state of the variant back: an editor's power, in a translation too.
+            principal.require(Action.REVERT, site=site_key, locale=locale)
         variant = await repo.variant(document.id, locale)
         if variant is not None and base is None:
             raise BaseRequired(

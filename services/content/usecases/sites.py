@@ -5,7 +5,7 @@ from __future__ import annotations
 from schemas.sites import SiteCreate, SiteOut
 from services.content.domain.access import Action, Principal
 from services.content.domain.errors import AlreadyExists, InvalidContent, NotFound
-from services.content.domain.facts import GLOBAL_SCOPE
+from services.content.domain.facts import GLOBAL_SCOPE, checked_territory
 from services.content.domain.locales import normalize_locale
 from services.content.domain.messages import N_, Message
 from services.content.storage.database import Database
@@ -36,6 +36,7 @@ async def create_site(db: Database, principal: Principal, body: SiteCreate) -> S
     locales = _locales(body.locales, "locales")
     default = _locales([body.default_locale], "default_locale")[0]
     fallback = _locales(body.fallback, "fallback")
+    country = checked_territory(body.country, "$.country") if body.country is not None else None
     if default not in locales:
         raise InvalidContent(
             Message(
@@ -58,7 +59,7 @@ async def create_site(db: Database, principal: Principal, body: SiteCreate) -> S
     async with db.transaction() as repo:
         if await repo.site(body.key) is not None:
             raise AlreadyExists(Message(N_("$.key: site '{site}' already exists"), site=body.key))
-        site = await repo.insert_site(body.key, body.name, locales, default, fallback or [default], body.country)
+        site = await repo.insert_site(body.key, body.name, locales, default, fallback or [default], country)
     return site_out(site)
 
 

@@ -43,6 +43,13 @@ async def create_token(
         raise InvalidContent(
             Message(N_("role: '{role}' is not one of {roles}"), role=role, roles=", ".join(r.value for r in Role))
         ) from None
+    if locales and not checked_role.scoped_by_locale:
+        raise InvalidContent(
+            Message(
+                N_("locales: only translator tokens are limited to locales; {role} tokens are scoped by site only"),
+                role=checked_role.value,
+            )
+        )
     normalised_locales = [normalize_locale(tag) for tag in locales] if locales else None
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     async with db.transaction() as repo:
