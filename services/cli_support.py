@@ -106,7 +106,7 @@ def readable(exc: BaseException, settings: Settings | None = None) -> str:
     if redis_errors is not None and isinstance(exc, redis_errors.ConnectionError | redis_errors.TimeoutError):
         url = redacted(settings.redis_url) if settings else "LIAISON_REDIS_URL"
         return _("Redis is unreachable at {url} ({reason}): start it, or set LIAISON_REDIS_URL").format(
-            url=url, reason=first_line(exc)
+            url=url, reason=network_reason(exc)
         )
     sqlalchemy_errors = sys.modules.get("sqlalchemy.exc")
     if sqlalchemy_errors is not None and isinstance(exc, sqlalchemy_errors.DBAPIError):
@@ -117,12 +117,12 @@ def readable(exc: BaseException, settings: Settings | None = None) -> str:
                 url=url, reason=reason
             )
         return _("cannot use the database at {url} ({reason}): is it running? Check LIAISON_DATABASE_URL").format(
-            url=url, reason=reason
+            url=url, reason=network_reason(exc)
         )
     if isinstance(exc, OSError) and settings is not None and "sqlalchemy" in sys.modules:
         # asyncpg's connection errors (refused, unknown host) reach us unwrapped.
         return _("cannot use the database at {url} ({reason}): is it running? Check LIAISON_DATABASE_URL").format(
-            url=redacted(settings.database_url), reason=first_line(exc)
+            url=redacted(settings.database_url), reason=network_reason(exc)
         )
     return _("{error}: {reason} (LIAISON_DEBUG=true shows the traceback)").format(
         error=type(exc).__name__, reason=first_line(exc)
@@ -141,6 +141,20 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception's text (SQLAlchemy appends the statement on further lines)."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def network_reason(exc: BaseException) -> str:
+    """The system's wording of a network failure ("Connection refused"), rather than a client library's."""
+    import os
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno:
+            # Name lookups fail with negative codes that only their own text explains.
+            return os.strerror(seen.errno) if seen.errno > 0 else str(seen.strerror)
+        seen = seen.__cause__ or seen.__context__
+    reason = getattr(exc, "orig", None) or exc
+    return first_line(reason)
 
 
 def redacted(url: str) -> str:

@@ -216,7 +216,7 @@ def test_a_database_without_the_schema_says_to_migrate(elsewhere: Path) -> None:
 def test_an_unreachable_postgresql_is_one_line(elsewhere: Path, closed_port: int) -> None:
     env = clean_env(LIAISON_DATABASE_URL=f"postgresql+asyncpg://liaison:secret@127.0.0.1:{closed_port}/liaison")
     line = assert_one_line_error(liaison("token", "list", cwd=elsewhere, env=env), "LIAISON_DATABASE_URL")
-    assert f"127.0.0.1:{closed_port}" in line
+    assert f"127.0.0.1:{closed_port}/liaison (Connection refused)" in line
     assert "secret" not in line
 
 
@@ -236,7 +236,11 @@ def test_redis_down_is_one_line_naming_its_url(
 ) -> None:
     url = f"redis://127.0.0.1:{closed_port}/0"
     env = database_env(migrated, LIAISON_REDIS_URL=url, LIAISON_REDIS_SOCKET_TIMEOUT="1")
-    assert_one_line_error(liaison(*args, cwd=elsewhere, env=env), f"Redis is unreachable at {url}", "LIAISON_REDIS_URL")
+    assert_one_line_error(
+        liaison(*args, cwd=elsewhere, env=env),
+        f"Redis is unreachable at {url} (Connection refused)",
+        "LIAISON_REDIS_URL",
+    )
 
 
 def test_debug_shows_the_traceback(migrated: Path, elsewhere: Path, closed_port: int) -> None:
