@@ -7,31 +7,34 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from services.cli_support import run_with_db, settings_from_env, wait_until_serving
+from services.cli_support import (
+    LiaisonGroup,
+    console,
+    ensure_port_free,
+    errors,
+    pass_settings,
+    print_json,
+    print_table,
+    redacted,
+    require_database,
+    run_with_db,
+    wait_until_serving,
+)
 from services.content.i18n import cli_gettext as _
 from services.content.i18n import cli_ngettext as ngettext
+from services.content.settings import Settings
 from services.content.translation_cli import export_command, import_command
 from services.sync.cli import agent, sync
 
-console = Console()
-errors = Console(stderr=True)
 
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.pass_context
-def main(context: click.Context) -> None:
+@click.group(cls=LiaisonGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
     """Liaison: versioned bilingual embassy pages, facts and change events.
 
-    Settings come from LIAISON_* environment variables (see .env.example).
+    Settings come from LIAISON_* environment variables (see .env.example). Errors are one line
+    on standard error and exit code 1; LIAISON_DEBUG=true shows their traceback.
     """
-    from services.logging_setup import configure_logging
-
-    settings = settings_from_env()
-    configure_logging(settings.log_format)
-    context.obj = settings
 
 
 main.add_command(sync)
@@ -41,14 +44,16 @@ main.add_command(import_command)
 
 
 @main.command()
-def migrate() -> None:
-    """Bring the database to the latest schema."""
+@pass_settings
+def migrate(settings: Settings) -> None:
+    """Create the database if needed and bring it to the latest schema (the only command that creates it)."""
     from services.content.storage.migrate import upgrade
 
-    settings = settings_from_env()
     upgrade(settings.database_url)
     console.print(
-        _("database at the latest schema ({url})").format(url=_redacted(settings.database_url)), style="green"
+        _("database at the latest schema ({url})").format(url=redacted(settings.database_url)),
+        style="green",
+        markup=False,
     )
 
 
@@ -75,11 +80,13 @@ def seed(path: Path | None) -> None:
 @click.option("--host", help="Address to bind (default LIAISON_HOST).")
 @click.option("--port", type=int, help="Port to bind (default LIAISON_PORT).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
-def serve(host: str | None, port: int | None, workers: int) -> None:
-    """Serve the content API."""
+@pass_settings
+def serve(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
+    """Serve the content API. Ends at once, with one line, when the port is taken or there is no database."""
+    require_database(settings.database_url)
+    ensure_port_free(host or settings.host, port or settings.port)
     import uvicorn
 
-    settings = settings_from_env()
     uvicorn.run(
         "services.content.asgi:app_factory",
         factory=True,
@@ -94,7 +101,8 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
 @main.command()
 @click.option("--site", default="in-new-delhi", show_default=True, help="Site whose demo agent runs.")
 @click.option("--out", "out_dir", default="var/sites", show_default=True, help="Folder of the demo agent's files.")
-def dev(site: str, out_dir: str) -> None:
+@pass_settings
+def dev(settings: Settings, site: str, out_dir: str) -> None:
     """Run the content service, the relay and one demo site agent together (what `make run` starts).
 
     Stops all three on Ctrl-C or SIGTERM. Without Redis the content service still
@@ -103,7 +111,9 @@ def dev(site: str, out_dir: str) -> None:
     import signal
     import time
 
-    settings = settings_from_env()
+    # Checked here, before anything starts: another server on the port would answer the health check below.
+    require_database(settings.database_url)
+    ensure_port_free(settings.host, settings.port)
     command = [sys.executable, "-m", "services.cli"]
     target = f"{out_dir}/{site}"
     children = {
@@ -112,6 +122,14 @@ def dev(site: str, out_dir: str) -> None:
     }
     # The agent starts once the API answers: otherwise its first fetches fail and it logs retries.
     if not wait_until_serving(f"{settings.public_url}/health/live", children["content"]):
+        if children["content"].poll() is not None:
+            children["relay"].terminate()
+            children["relay"].wait()
+            raise click.ClickException(
+                _("the content service exited with code {code} before serving; see its message above").format(
+                    code=children["content"].returncode
+                )
+            )
         console.print(_("the content service is not answering yet; the site agent will retry"), style="yellow")
     children["agent"] = subprocess.Popen([*command, "agent", "--site", site, "--out", target])  # noqa: S603
     console.print(
@@ -119,6 +137,7 @@ def dev(site: str, out_dir: str) -> None:
             api=f"{settings.public_url}/v1/sites", docs=f"{settings.public_url}/schema", folder=f"{target}/"
         ),
         style="green",
+        markup=False,
     )
     stopping = False
 
@@ -183,22 +202,30 @@ def token_create(name: str, role: str, sites: tuple[str, ...], locales: tuple[st
 
 
 @token.command("list")
-def token_list() -> None:
-    """List tokens (ids, names, roles, scopes; never secrets)."""
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one array, RFC 3339 times) instead of a table.")
+def token_list(as_json: bool) -> None:
+    """List tokens (ids, names, roles, scopes; never secrets). Piped, the table is tab-separated."""
     from services.content.usecases.tokens import list_tokens
 
-    table = Table(_("id"), _("name"), _("role"), _("sites"), _("locales"), _("created"), _("revoked"))
-    for t in run_with_db(list_tokens):
-        table.add_row(
-            str(t.id),
-            t.name,
-            t.role,
-            ", ".join(t.sites) if t.sites else _("all sites"),
-            ", ".join(t.locales) if t.locales else _("all locales"),
-            t.created_at.strftime("%Y-%m-%d %H:%M"),
-            t.revoked_at.strftime("%Y-%m-%d %H:%M") if t.revoked_at else "",
-        )
-    console.print(table)
+    found = run_with_db(list_tokens)
+    if as_json:
+        print_json(found)
+        return
+    print_table(
+        [_("id"), _("name"), _("role"), _("sites"), _("locales"), _("created"), _("revoked")],
+        [
+            [
+                str(t.id),
+                t.name,
+                t.role,
+                ", ".join(t.sites) if t.sites else _("all sites"),
+                ", ".join(t.locales) if t.locales else _("all locales"),
+                t.created_at.strftime("%Y-%m-%d %H:%M"),
+                t.revoked_at.strftime("%Y-%m-%d %H:%M") if t.revoked_at else "",
+            ]
+            for t in found
+        ],
+    )
 
 
 @token.command("revoke")
@@ -209,12 +236,6 @@ def token_revoke(token_id: int) -> None:
 
     run_with_db(lambda db: revoke_token(db, token_id))
     console.print(_("token {id} revoked").format(id=token_id))
-
-
-def _redacted(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 if __name__ == "__main__":

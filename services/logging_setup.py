@@ -6,12 +6,14 @@ one). Nothing logs request headers, so tokens and their hashes never reach a log
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import sys
 from typing import Literal
 
-from services.content.http.observability import REQUEST_ID
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+"""The id of the request being handled, for log lines (set by the content service's middleware)."""
 
 
 class _RequestIdFilter(logging.Filter):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import shutil
 import signal
@@ -238,15 +239,14 @@ def assert_files_match_api(out_dir: Path, api: str, site: str) -> None:
 def assert_journal_monotonic(journal: Path) -> None:
     """No file was ever written with a render from an older publication than one written before it.
 
-    Journal lines: sequence, slug, locale, revision, publication time, ETag, write time.
+    Journal lines: sequence, slug, locale, revision, publication time, ETag, write time (RFC 3339).
     """
-    latest: dict[tuple[str, str], float] = {}
+    latest: dict[tuple[str, str], dt.datetime] = {}
     if not journal.exists():
         return
     for line in journal.read_text().splitlines():
         _sequence, slug, locale, revision, published, _etag, _written = line.split(" ")
         key = (slug, locale)
-        assert float(published) >= latest.get(key, 0.0), (
-            f"{slug}.{locale} went back to an older publication ({revision})"
-        )
-        latest[key] = float(published)
+        at = dt.datetime.fromisoformat(published)
+        assert at >= latest.get(key, at), f"{slug}.{locale} went back to an older publication ({revision})"
+        latest[key] = at

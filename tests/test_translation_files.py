@@ -23,6 +23,7 @@ from lxml import etree as lxml_etree
 
 from schemas.blocks import Block
 from schemas.events import EVENT_TYPES, PageEvent
+from services.cli import main
 from services.content.domain.segments import (
     SegmentMismatch,
     apply_segments,
@@ -38,7 +39,6 @@ from services.content.settings import Settings
 from services.content.storage.database import Database
 from services.content.storage.repository import OutboxRow
 from services.content.storage.tables import outbox
-from services.content.translation_cli import export_command, import_command
 from services.content.usecases.events import event_of
 from tests.conftest import dump
 from tests.helpers import fragment_id, page_id
@@ -802,29 +802,29 @@ def test_cli_export_and_import(seeded: Database, database_url: str, tmp_path: Pa
     env = {"LIAISON_DATABASE_URL": database_url}
     out = tmp_path / "page.en.po"
     result = runner.invoke(
-        export_command, ["--document", str(doc), "--locale", "en", "--format", "po", "--out", str(out)], env=env
+        main, ["export", "--document", str(doc), "--locale", "en", "--format", "po", "--out", str(out)], env=env
     )
     assert result.exit_code == 0, result.output
     assert "6 segments, 0 to review" in result.output
-    result = runner.invoke(export_command, ["--document", str(doc), "--locale", "en", "--format", "xliff"], env=env)
+    result = runner.invoke(main, ["export", "--document", str(doc), "--locale", "en", "--format", "xliff"], env=env)
     assert result.exit_code == 0, result.output
     assert result.stdout_bytes.startswith(b"<?xml")
 
     bad = tmp_path / "bad.po"
     bad.write_bytes(filled_po(out.read_bytes(), _replace("s3-list.1", "{fact:iss.established_year}", "2001")))
-    result = runner.invoke(import_command, ["--document", str(doc), "--locale", "en", str(bad)], env=env)
+    result = runner.invoke(main, ["import", "--document", str(doc), "--locale", "en", str(bad)], env=env)
     assert result.exit_code == 1
     assert "s3-list.1: placeholder" in result.output
 
     good = tmp_path / "good.po"
     good.write_bytes(filled_po(out.read_bytes()))
     result = runner.invoke(
-        import_command, ["--document", str(doc), "--locale", "en", "--message", "x" * 1001, str(good)], env=env
+        main, ["import", "--document", str(doc), "--locale", "en", "--message", "x" * 1001, str(good)], env=env
     )
     assert result.exit_code == 1
     assert "message: Expected `str` of length <= 1000" in result.output
     result = runner.invoke(
-        import_command, ["--document", str(doc), "--locale", "en", "--message", "Relu", str(good)], env=env
+        main, ["import", "--document", str(doc), "--locale", "en", "--message", "Relu", str(good)], env=env
     )
     assert result.exit_code == 0, result.output
     assert "revision 2 (translates source revision 1)" in result.output

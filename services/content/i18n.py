@@ -13,13 +13,14 @@ is read at import time; the first call loads every catalog and keeps them.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable, Mapping
 from functools import cache, lru_cache
 from io import BytesIO
 from pathlib import Path
 
-from babel import Locale, UnknownLocaleError, default_locale, negotiate_locale
+from babel import Locale, UnknownLocaleError, negotiate_locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -81,11 +82,15 @@ def available() -> tuple[str, ...]:
     return tuple(catalogs())
 
 
-def _match(tags: tuple[str, ...]) -> str:
+def _find(tag: str) -> str | None:
     offered = list(catalogs())
+    exact = next((locale for locale in offered if locale.lower() == tag.lower()), None)
+    return exact or negotiate_locale([tag], offered, sep="-")
+
+
+def _match(tags: tuple[str, ...]) -> str:
     for tag in tags:
-        exact = next((locale for locale in offered if locale.lower() == tag.lower()), None)
-        match = exact or negotiate_locale([tag], offered, sep="-")
+        match = _find(tag)
         if match is not None:
             return match
     return DEFAULT_LOCALE
@@ -126,16 +131,31 @@ def language_name(locale: str, in_locale: str) -> str:
     return name or locale
 
 
+def system_locale(environ: Mapping[str, str] | None = None) -> str:
+    """The catalog locale of the user's environment, for the CLI, chosen the way gettext does.
+
+    The locale is the first of LC_ALL, LC_MESSAGES and LANG that is set. Unless it is unset,
+    "C" or "POSIX", LANGUAGE (a colon-separated list, like "fr_CA:fr") comes first, and its first
+    entry with a catalog wins. "C", "C.UTF-8" and "POSIX" mean English. Only the variables are read:
+    the system locale need not be installed (slim images have none, and Python then sets
+    LC_CTYPE to C.UTF-8, which is why LC_CTYPE is not consulted).
+    """
+    env = os.environ if environ is None else environ
+    locale = next((env[name] for name in ("LC_ALL", "LC_MESSAGES", "LANG") if env.get(name)), "")
+    candidates = [locale]
+    if locale not in ("", "C", "POSIX") and env.get("LANGUAGE"):
+        candidates = env["LANGUAGE"].split(":")
+    for candidate in candidates:
+        tag = candidate.split(".")[0].split("@")[0].replace("_", "-")
+        if tag in ("C", "POSIX"):
+            return DEFAULT_LOCALE
+        match = _find(tag) if tag else None
+        if match is not None:
+            return match
+    return DEFAULT_LOCALE
+
+
 @cache
-def system_locale() -> str:
-    """The catalog locale of the user's environment (LANGUAGE, LC_ALL, LC_CTYPE, LANG), for the CLI."""
-    found = default_locale()
-    if not found:
-        return DEFAULT_LOCALE
-    tag = found.split(".")[0].split("@")[0].replace("_", "-")
-    return _match(parse_accept_language(tag))
-
-
 def cli_catalog() -> Catalog:
     """The catalog for messages the command line prints (chosen at run time, never at import)."""
     return translations(system_locale())

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Literal
 
 import msgspec
+from msgspec.structs import force_setattr
 
 PREFIX = "LIAISON_"
 
@@ -26,8 +27,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Address ``liaison serve`` binds."""
     port: int = 8000
     """Port ``liaison serve`` binds."""
-    public_url: str = "http://127.0.0.1:8000"
-    """Base URL the service is reached at, used in event and alternate links."""
+    public_url: str = ""
+    """Base URL the service is reached at, used in event and alternate links (default: from host and port)."""
     max_body_bytes: int = 1_048_576
     """Largest accepted request body; larger ones get 413."""
     cache_max_age: int = 60
@@ -51,6 +52,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_format: Literal["console", "json"] = "console"
     debug: bool = False
 
+    def __post_init__(self) -> None:
+        if not self.public_url:
+            # Set only LIAISON_PORT and every link still points at the server: derive it.
+            force_setattr(self, "public_url", local_url(self.host, self.port))
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``environ`` (default: the process environment).
@@ -68,3 +74,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise ValueError(f"unknown setting {name}; known: {', '.join(sorted(fields))}")
             raw[field] = value
         return msgspec.convert(raw, cls, strict=False)
+
+
+def local_url(host: str, port: int) -> str:
+    """``http://host:port`` of a server bound to ``host``; a wildcard address becomes the loopback."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104 - compared, not bound
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"

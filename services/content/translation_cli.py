@@ -8,27 +8,35 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from services.cli_support import run_with_db
-from services.content.domain.access import Principal
-from services.content.usecases import translation_files
+
+if TYPE_CHECKING:
+    from services.content.usecases.translation_files import FileFormat
+
+FORMATS = ("po", "xliff")
+"""`translation_files.FORMATS`, spelled out so that ``--help`` need not import the use case (and SQLAlchemy)."""
 
 
 @click.command("export")
 @click.option("--document", "document_id", type=int, required=True, help="Document id.")
 @click.option("--locale", required=True, help="Target locale (a translation of the document's source).")
-@click.option("--format", "file_format", type=click.Choice(translation_files.FORMATS), default="po", show_default=True)
+@click.option("--format", "file_format", type=click.Choice(FORMATS), default="po", show_default=True)
 @click.option(
     "--out", type=click.Path(dir_okay=False, writable=True, path_type=Path), help="File to write (default: stdout)."
 )
-def export_command(document_id: int, locale: str, file_format: translation_files.FileFormat, out: Path | None) -> None:
+def export_command(document_id: int, locale: str, file_format: FileFormat, out: Path | None) -> None:
     """Export a document's source for translators into LOCALE, as PO or XLIFF 2.0.
 
     One entry per segment (title, heading, paragraph, list item), existing translations filled
     in, segments whose source changed since the translation marked fuzzy.
     """
+    from services.content.domain.access import Principal
+    from services.content.usecases import translation_files
+
     exported = run_with_db(
         lambda db: translation_files.export_translation(
             db, Principal.system("liaison cli"), document_id, locale, file_format
@@ -48,7 +56,7 @@ def export_command(document_id: int, locale: str, file_format: translation_files
 @click.option(
     "--format",
     "file_format",
-    type=click.Choice(translation_files.FORMATS),
+    type=click.Choice(FORMATS),
     help="po or xliff (default: from the file name, else its first bytes).",
 )
 @click.option("--message", default="", help="Revision message (default: says which file and source revision).")
@@ -57,7 +65,7 @@ def export_command(document_id: int, locale: str, file_format: translation_files
 def import_command(
     document_id: int,
     locale: str,
-    file_format: translation_files.FileFormat | None,
+    file_format: FileFormat | None,
     message: str,
     author: str,
     file: Path,
@@ -68,6 +76,9 @@ def import_command(
     document or revision, a segment is missing, unknown or untranslated, or a translation drops,
     adds or changes a fact placeholder or a link target.
     """
+    from services.content.domain.access import Principal
+    from services.content.usecases import translation_files
+
     data = file.read_bytes()
     chosen = file_format or translation_files.detect_format(data, filename=file.name)
     revision = run_with_db(

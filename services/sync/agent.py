@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import os
 import random
@@ -52,7 +53,7 @@ from schemas.events import ChangeFeed, PageEvent
 from services.content.settings import Settings
 from services.redis_client import REDIS_DOWN, blocking_read_ms
 from services.sync.agent_files import GroupCommit, SpareFiles, remove_temporaries, stage_file, sync_file_system
-from services.sync.agent_state import AgentState, PageCopy, StateFile
+from services.sync.agent_state import AgentState, PageCopy, StateFile, rfc3339
 from services.sync.relay import stream_key
 
 logger = logging.getLogger("liaison.agent")
@@ -149,7 +150,7 @@ def _commit_files(staged: Sequence[tuple[Path, Path]], spares: SpareFiles, journ
         spares.replace(temporary, path)
     if journal is not None:
         # One write(2) on an O_APPEND descriptor: lines of concurrent writers never mix.
-        os.write(journal, f"{line} {time.time():.6f}\n".encode())
+        os.write(journal, f"{line} {rfc3339(dt.datetime.now(dt.UTC))}\n".encode())
 
 
 def _stage_files(files: Sequence[tuple[Path, bytes]], spares: SpareFiles) -> list[tuple[Path, Path]]:
@@ -248,11 +249,11 @@ class SiteAgent:
         """
         key = f"{render.slug}.{render.locale}"
         held = self.state.pages.get(key)
-        published = render.published_at.timestamp()
+        published = render.published_at
         if held is not None and published < held.published_at:
             return False
         html, json = self._paths(render.slug, render.locale)
-        line = " ".join(map(str, (sequence, render.slug, render.locale, render.revision, f"{published:.6f}", etag)))
+        line = " ".join(map(str, (sequence, render.slug, render.locale, render.revision, rfc3339(published), etag)))
         files = ((html, render.html.encode()), (json, body))
         job = asyncio.ensure_future(self._group.submit(RenderWrite(files, line)))
         copy = PageCopy(render.revision, etag, max(sequence, held.sequence if held else 0), published)

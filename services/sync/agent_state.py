@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import msgspec
@@ -15,8 +16,8 @@ class PageCopy(msgspec.Struct):
     revision: int
     etag: str
     sequence: int
-    published_at: float = 0.0
-    """Publication time (Unix seconds) of the copy: what orders two renders of one page."""
+    published_at: dt.datetime = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    """Publication time of the copy: what orders two renders of one page (Unix seconds in older files)."""
 
 
 class AgentState(msgspec.Struct):
@@ -39,7 +40,8 @@ class StateFile:
     def load(self) -> AgentState:
         """The saved state, or a fresh one (which triggers a full resync)."""
         try:
-            state = msgspec.json.decode(self.path.read_bytes(), type=AgentState)
+            # Not strict: files of older agents hold publication times as Unix seconds.
+            state = msgspec.json.decode(self.path.read_bytes(), type=AgentState, strict=False)
         except (FileNotFoundError, msgspec.DecodeError):
             return AgentState(site=self.site)
         return state if state.site == self.site else AgentState(site=self.site)
@@ -56,3 +58,8 @@ class StateFile:
         fsync_folder(self.path.parent)
         atomic_write(self.path, msgspec.json.encode(state))
         fsync_folder(self.path.parent)
+
+
+def rfc3339(moment: dt.datetime) -> str:
+    """``2026-01-01T09:30:00.123456Z``: an aware time in UTC, to the microsecond, as the journal writes it."""
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

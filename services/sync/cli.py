@@ -8,23 +8,19 @@ import signal
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from redis.asyncio import Redis
-from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
 
+from services.cli_support import console, open_database, pass_settings, print_json, print_table, readable
 from services.content.i18n import cli_gettext as _
 from services.content.settings import Settings
-from services.content.storage.database import Database
-from services.redis_client import make_redis
-from services.sync.agent import SiteAgent
-from services.sync.relay import Relay
-from services.sync.status import GroupStatus, replay, sync_status
 
-console = Console()
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from services.content.storage.database import Database
+
 T = TypeVar("T")
 
 
@@ -65,7 +61,9 @@ def sync() -> None:
 @asynccontextmanager
 async def database_and_redis(settings: Settings) -> AsyncIterator[tuple[Database, Redis]]:
     """The database and a Redis client of one command, both closed when it ends."""
-    db = Database.from_url(settings.database_url)
+    from services.redis_client import make_redis
+
+    db = open_database(settings)
     redis = make_redis(settings.redis_url, settings.redis_socket_timeout)
     try:
         yield db, redis
@@ -75,9 +73,10 @@ async def database_and_redis(settings: Settings) -> AsyncIterator[tuple[Database
 
 
 @sync.command("run")
-@click.pass_obj
+@pass_settings
 def sync_run(settings: Settings) -> None:
     """Run the relay (one active at a time; others wait for the lease). SIGTERM stops it cleanly."""
+    from services.sync.relay import Relay
 
     async def main() -> None:
         async with database_and_redis(settings) as (db, redis):
@@ -88,16 +87,19 @@ def sync_run(settings: Settings) -> None:
 
 @sync.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
-@click.pass_obj
+@pass_settings
 def sync_status_command(settings: Settings, as_json: bool) -> None:
-    """Show the outbox backlog, last sequences, stream lengths, and consumer groups' pending and lag."""
-    import msgspec
+    """Show the outbox backlog, last sequences, stream lengths, and consumer groups' pending and lag.
+
+    Piped, the table is tab-separated lines under a header line.
+    """
+    from services.sync.status import GroupStatus, sync_status
 
     async def main() -> None:
         async with database_and_redis(settings) as (db, redis):
             status = await sync_status(settings, db, redis)
         if as_json:
-            click.echo(msgspec.json.encode(status))
+            print_json(status)
             return
         age = f"{status.oldest_unrelayed_age_seconds:.1f}s" if status.oldest_unrelayed_age_seconds else "-"
         console.print(
@@ -108,20 +110,11 @@ def sync_status_command(settings: Settings, as_json: bool) -> None:
         )
         if status.redis_error:
             console.print(_("Redis: {error}").format(error=status.redis_error), style="red", markup=False)
-        table = Table(
-            _("site"),
-            _("sequenced"),
-            _("relayed"),
-            _("stream length"),
-            _("stream last"),
-            _("group"),
-            _("pending"),
-            _("lag"),
-        )
+        rows: list[list[str]] = []
         for site in status.sites:
             groups: list[GroupStatus | None] = [*site.groups] or [None]
-            for group in groups:
-                table.add_row(
+            rows.extend(
+                [
                     site.site,
                     str(site.sequenced),
                     str(site.relayed),
@@ -130,8 +123,22 @@ def sync_status_command(settings: Settings, as_json: bool) -> None:
                     group.name if group else "-",
                     str(group.pending) if group else "-",
                     str(group.lag) if group and group.lag is not None else "-",
-                )
-        console.print(table)
+                ]
+                for group in groups
+            )
+        print_table(
+            [
+                _("site"),
+                _("sequenced"),
+                _("relayed"),
+                _("stream length"),
+                _("stream last"),
+                _("group"),
+                _("pending"),
+                _("lag"),
+            ],
+            rows,
+        )
 
     asyncio.run(main())
 
@@ -140,9 +147,10 @@ def sync_status_command(settings: Settings, as_json: bool) -> None:
 @click.option(
     "--max-backlog-age", type=float, default=300.0, show_default=True, help="Seconds before a backlog is unhealthy."
 )
-@click.pass_obj
+@pass_settings
 def sync_check(settings: Settings, max_backlog_age: float) -> None:
     """Health check of the relay's world: database and Redis reachable, backlog not stuck. Exit 1 if not."""
+    from services.sync.status import sync_status
 
     async def main() -> list[str]:
         problems: list[str] = []
@@ -154,7 +162,7 @@ def sync_check(settings: Settings, max_backlog_age: float) -> None:
                     age = f"{status.oldest_unrelayed_age_seconds:.0f}"
                     problems.append(_("oldest unrelayed event is {seconds}s old").format(seconds=age))
             except Exception as exc:  # a health check reports every failure the same way
-                problems.append(f"{exc.__class__.__name__}: {exc}")
+                problems.append(readable(exc, settings))
         return problems
 
     problems = asyncio.run(main())
@@ -167,13 +175,16 @@ def sync_check(settings: Settings, max_backlog_age: float) -> None:
 @click.option("--site", required=True, help="Site key.")
 @click.option("--from", "first", type=int, required=True, help="First sequence to republish.")
 @click.option("--to", "last", type=int, help="Last sequence (default: the newest).")
-@click.pass_obj
+@pass_settings
 def sync_replay(settings: Settings, site: str, first: int, last: int | None) -> None:
     """Put a range of a site's events back into its stream where Redis lost them."""
+    from rich.progress import Progress
+
+    from services.sync.status import replay
 
     async def main() -> tuple[int, int, list[int]]:
         async with database_and_redis(settings) as (db, redis):
-            with Progress(console=console) as progress:
+            with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
                 task = progress.add_task(_("replaying {site}").format(site=site), total=None)
                 return await replay(
                     settings,
@@ -203,11 +214,13 @@ def sync_replay(settings: Settings, site: str, first: int, last: int | None) -> 
 @click.option("--api", "api_url", help="Content API base URL (default LIAISON_PUBLIC_URL).")
 @click.option("--consumer", help="Consumer name in the group (default host:pid).")
 @click.option("--journal", type=click.Path(dir_okay=False, path_type=Path), help="Append a line per file written.")
-@click.pass_obj
+@pass_settings
 def agent(
     settings: Settings, site: str, out_dir: Path, api_url: str | None, consumer: str | None, journal: Path | None
 ) -> None:
     """Run a site agent: apply the site's change events to <out>/<slug>.<locale>.html and .json."""
+    from services.redis_client import make_redis
+    from services.sync.agent import SiteAgent
 
     async def main() -> None:
         redis = make_redis(settings.redis_url, settings.redis_socket_timeout)

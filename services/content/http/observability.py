@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import re
 import time
 import uuid
@@ -18,9 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from services.content.storage.database import Database
 from services.content.storage.migrate import current_revision_of, head_revision
 from services.content.storage.outbox import OutboxQueries
-
-REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
-"""The id of the request being handled, for log lines."""
+from services.logging_setup import REQUEST_ID
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
