@@ -134,11 +134,13 @@ def sync_env(database_url: str, redis_url: str, port: int, prefix: str | None = 
 class Process:
     """A liaison command running in the background, its output kept in a log file."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], log: Path, cwd: Path | None = None) -> None:
         self.args = args
         self.log = log
         self._handle = log.open("ab")
-        self.popen = subprocess.Popen([*LIAISON, *args], env=env, stdout=self._handle, stderr=subprocess.STDOUT)
+        self.popen = subprocess.Popen(
+            [*LIAISON, *args], env=env, stdout=self._handle, stderr=subprocess.STDOUT, cwd=cwd
+        )
 
     def kill(self) -> None:
         """SIGKILL: the crash case."""
