@@ -209,13 +209,14 @@ async def test_site_scoped_editor(
     published = await client.post(f"/v1/documents/{delhi}/variants/fr/publish", json={"revision": 2}, headers=editor)
     assert published.status_code == 200, published.text
 
+    # Documents outside the token's sites (another site's page, a shared fragment) are not found.
     await refused(
         client,
         seeded,
         "POST",
         revisions_url(kathmandu, "fr"),
-        403,
-        "forbidden",
+        404,
+        "not-found",
         json=revision("x", base_revision=1),
         headers=editor,
     )
@@ -224,8 +225,8 @@ async def test_site_scoped_editor(
         seeded,
         "POST",
         revisions_url(await fragment_id(seeded), "fr"),
-        403,
-        "forbidden",
+        404,
+        "not-found",
         json=revision("x", base_revision=1),
         headers=editor,
     )
@@ -251,7 +252,7 @@ async def test_site_scoped_editor(
         headers=editor,
     )
     # Nor read the other site's drafts.
-    assert_problem(await client.get(f"/v1/documents/{kathmandu}", headers=editor), 403, "forbidden")
+    assert_problem(await client.get(f"/v1/documents/{kathmandu}", headers=editor), 404, "not-found")
 
 
 async def test_locale_scoped_translator(
@@ -400,8 +401,8 @@ async def test_cli_token_lifecycle(client: AsyncTestClient[Litestar], seeded: Da
     assert written.json()["author"] == "x"
     assert_problem(
         await client.post(revisions_url(kathmandu, "fr"), json=revision("CLI", base_revision=1), headers=headers),
-        403,
-        "forbidden",
+        404,
+        "not-found",
     )
 
     (token,) = [t for t in await list_tokens(seeded) if t.name == "x"]

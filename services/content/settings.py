@@ -49,6 +49,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Socket timeout of every Redis client; blocking reads block for less than this."""
     agent_dead_letter_after: int = 5
     """Deliveries after which an event an agent cannot handle goes to the dead-letter stream."""
+    metrics_token: str = ""
+    """When set, ``GET /metrics`` needs ``Authorization: Bearer <this token>``; empty: it is public."""
     log_format: Literal["console", "json"] = "console"
     debug: bool = False
 

@@ -93,7 +93,7 @@ async def _create_document(db: Database, body: DocumentCreate, report: SeedRepor
     created = await documents.create_document(db, SEED_AUTHOR, body)
     report.documents += 1
     async with db.reading() as repo:
-        document, _ = await documents.load_document(repo, created.id)
+        document, _ = await documents.load_document(repo, created.id, SEED_AUTHOR)
     return document
 
 

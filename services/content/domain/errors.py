@@ -59,6 +59,20 @@ class InvalidHeader(DomainError):
     title = N_("Invalid header")
 
 
+class MalformedBody(DomainError):
+    """A request body the JSON decoder cannot read (e.g. a string that is not valid UTF-8)."""
+
+    name = "malformed-json"
+    title = N_("The body is not valid JSON")
+
+
+class DuplicateKey(DomainError):
+    """A JSON object in the body names the same member twice (which one counts is ambiguous)."""
+
+    name = "duplicate-key"
+    title = N_("A JSON object repeats a key")
+
+
 class NotFound(DomainError):
     """A named thing does not exist (or the caller may not know it exists)."""
 

@@ -112,7 +112,18 @@ def fact_etag(version: int) -> str:
     return f'"v{version}"'
 
 
-def parse_etag(header: str | None, prefix: str) -> int | None:
+class EntityTag(msgspec.Struct, frozen=True):
+    """An ``If-Match`` ETag of ours: the revision or version it names, and whether it came weak.
+
+    ``W/"r3"`` names revision 3 but never matches it: If-Match compares strongly
+    (RFC 9110, 13.1.1), so a write based on it is refused as stale.
+    """
+
+    number: int
+    weak: bool = False
+
+
+def parse_etag(header: str | None, prefix: str) -> EntityTag | None:
     """Read the number out of an ``If-Match`` header written by `revision_etag`/`fact_etag`.
 
     Returns None when absent; raises ValueError when it is not one of ours.
@@ -120,11 +131,12 @@ def parse_etag(header: str | None, prefix: str) -> int | None:
     if header is None:
         return None
     value = header.strip()
-    if value.startswith("W/"):
+    weak = value.startswith("W/")
+    if weak:
         value = value[2:]
     if len(value) < 3 or not (value.startswith(f'"{prefix}') and value.endswith('"')):
         raise ValueError(f"If-Match must be an ETag like '\"{prefix}3\"', got {header!r}")
     number = value[1 + len(prefix) : -1]
     if not number.isdigit():
         raise ValueError(f"If-Match must be an ETag like '\"{prefix}3\"', got {header!r}")
-    return int(number)
+    return EntityTag(int(number), weak)

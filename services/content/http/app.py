@@ -17,6 +17,7 @@ from services.content.http.changes import ChangeController
 from services.content.http.dependencies import provide_db, provide_principal
 from services.content.http.documents import DocumentController
 from services.content.http.facts import FactController
+from services.content.http.json_bodies import JSONRequest
 from services.content.http.observability import live, metrics, observability_middleware, ready
 from services.content.http.pages import PageController, provide_delivery
 from services.content.http.problems import exception_handlers
@@ -89,6 +90,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
             "delivery": Provide(provide_delivery, sync_to_thread=False),
         },
         exception_handlers=exception_handlers(),
+        request_class=JSONRequest,
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         debug=settings.debug,
@@ -115,4 +117,5 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
     # requests no route matches (404, 405) and errors turned into problems are counted and carry
     # their request id too.
     app.asgi_handler = observability_middleware(app.asgi_handler)
+    app.state.metrics_token = settings.metrics_token
     return app

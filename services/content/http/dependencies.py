@@ -13,7 +13,7 @@ from schemas.documents import MAX_NUMBER
 from services.content.domain.access import Principal
 from services.content.domain.errors import InvalidHeader, Unauthenticated
 from services.content.domain.messages import N_, Message
-from services.content.domain.model import parse_etag
+from services.content.domain.model import EntityTag, parse_etag
 from services.content.storage.database import Database
 from services.content.usecases.tokens import authenticate
 
@@ -35,7 +35,7 @@ async def provide_principal(request: Request[Any, Any, Any], db: NamedDependency
     return await authenticate(db, secret.strip())
 
 
-def if_match_number(header: str | None, prefix: str) -> int | None:
+def if_match_tag(header: str | None, prefix: str) -> EntityTag | None:
     """The revision or version named by an ``If-Match`` header (400 if it is not ours)."""
     try:
         return parse_etag(header, prefix)

@@ -19,7 +19,7 @@ from schemas.documents import (
     RevisionOut,
     RevisionPage,
 )
-from services.content.http.dependencies import DB, Caller, PathNumber, if_match_number
+from services.content.http.dependencies import DB, Caller, PathNumber, if_match_tag
 from services.content.http.openapi import BEARER, problems
 from services.content.usecases import documents, revisions
 
@@ -71,8 +71,8 @@ class DocumentController(Controller):
         if_match: IfMatch = None,
     ) -> Response[RevisionOut]:
         """Write a new revision. Name the base revision (``base_revision`` or ``If-Match``) once the variant exists."""
-        base = if_match_number(if_match, "r")
-        revision = await revisions.create_revision(db, principal, document_id, locale, data, base)
+        tag = if_match_tag(if_match, "r")
+        revision = await revisions.create_revision(db, principal, document_id, locale, data, tag)
         return _with_etag(revision, 201)
 
     @get(VARIANT + "/revisions", responses=problems(400, 401, 403, 404))
@@ -140,5 +140,5 @@ class DocumentController(Controller):
         if_match: IfMatch = None,
     ) -> Response[RevisionOut]:
         """Write a new revision holding an older revision's content."""
-        base = if_match_number(if_match, "r")
-        return _with_etag(await revisions.revert(db, principal, document_id, locale, data, base), 201)
+        tag = if_match_tag(if_match, "r")
+        return _with_etag(await revisions.revert(db, principal, document_id, locale, data, tag), 201)

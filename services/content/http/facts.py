@@ -8,7 +8,7 @@ from litestar import Controller, Response, delete, get, post, put
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from schemas.facts import FactCreate, FactHistory, FactOut, FactUpdate
-from services.content.http.dependencies import DB, Caller, if_match_number
+from services.content.http.dependencies import DB, Caller, if_match_tag
 from services.content.http.openapi import BEARER, problems
 from services.content.usecases import facts
 
@@ -55,7 +55,7 @@ class FactController(Controller):
         if_match: Annotated[str | None, HeaderParameter(name="If-Match", required=False)] = None,
     ) -> Response[FactOut]:
         """Write a new version; name the current one (``base_version`` or ``If-Match``)."""
-        return _with_etag(await facts.update_fact(db, principal, fact_scope, key, data, if_match_number(if_match, "v")))
+        return _with_etag(await facts.update_fact(db, principal, fact_scope, key, data, if_match_tag(if_match, "v")))
 
     @get(FACT + "/versions", security=BEARER, responses=problems(401, 403, 404))
     async def fact_history(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 import re
 import time
 import uuid
@@ -11,9 +12,12 @@ from typing import Any
 import sqlalchemy as sa
 from litestar import Request, Response, get
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import Message as ASGIMessage
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from services.content.domain.errors import Unauthenticated
+from services.content.domain.messages import N_, Message
 from services.content.storage.database import Database
 from services.content.storage.migrate import current_revision_of, head_revision
 from services.content.storage.outbox import OutboxQueries
@@ -50,7 +54,12 @@ RELAY_LATENCY = Gauge(
 
 
 def observability_middleware(app: ASGIApp) -> ASGIApp:
-    """Carry or make an ``X-Request-ID``, and count and time each request by route and status."""
+    """Carry or make an ``X-Request-ID``, and count and time each request by route and status.
+
+    Every response also says ``X-Content-Type-Options: nosniff``, problems and prepared page
+    responses included: a browser must take a JSON or text body for what its type says, never
+    sniff it into HTML.
+    """
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -62,11 +71,15 @@ def observability_middleware(app: ASGIApp) -> ASGIApp:
         status = 500
         started = time.perf_counter()
 
-        async def send_with_id(message: Message) -> None:
+        async def send_with_id(message: ASGIMessage) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    (b"x-request-id", request_id.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                ]
             await send(message)
 
         try:
@@ -155,9 +168,24 @@ async def _refresh_pipeline_gauges(request: Request[Any, Any, Any]) -> None:
         pass
 
 
+def _require_metrics_token(request: Request[Any, Any, Any]) -> None:
+    """401 unless the request carries ``LIAISON_METRICS_TOKEN`` as its bearer token (when one is set)."""
+    expected: str = request.app.state.metrics_token
+    if not expected:
+        return
+    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+    # compare_digest: the time taken must not tell how much of a guess was right.
+    if scheme.lower() != "bearer" or not hmac.compare_digest(secret.strip().encode(), expected.encode()):
+        raise Unauthenticated(Message(N_("/metrics needs 'Authorization: Bearer <LIAISON_METRICS_TOKEN>'")))
+
+
 @get("/metrics", tags=["operations"])
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
-    """Prometheus metrics: requests and latency by route and status, outbox backlog, streams and groups."""
+    """Prometheus metrics: requests and latency by route and status, outbox backlog, streams and groups.
+
+    Public unless ``LIAISON_METRICS_TOKEN`` is set; then it needs that token as a bearer token.
+    """
+    _require_metrics_token(request)
     with contextlib.suppress(sa.exc.SQLAlchemyError, OSError):
         await _refresh_pipeline_gauges(request)
     return Response(generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -121,26 +121,43 @@ def _domain_error(request: Request[Any, Any, Any], exc: errors.DomainError) -> R
     )
 
 
+def _validation_failure(item: dict[str, Any]) -> tuple[str, str, str | Message]:
+    """``(source, field, reason)`` of one of Litestar's validation errors, in the API's own terms.
+
+    Litestar names the whole body ``data`` (the handler's parameter); the client knows it as the
+    JSON root ``$``. A value missing from the handler's arguments reaches here as the repr of
+    a ``KeyError`` (``'data'``); it is said in words instead.
+    """
+    key, source = item.get("key"), item.get("source")
+    source = str(getattr(source, "value", source) or "")  # Litestar passes a ParamType enum
+    reason: str | Message = str(item.get("message", ""))
+    missing = key is not None and reason == repr(str(key))
+    if source == "body":
+        field = "$" if key in (None, "", "data") else "$." + str(key).removeprefix("data.")
+        if missing:
+            reason = Message(N_("a JSON body is required") if field == "$" else N_("this field is required"))
+    else:
+        field = str(key or "")
+        if missing:
+            reason = Message(N_("this parameter is required"))
+    return source, field, reason
+
+
 def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
-    problems = exc.extra if isinstance(exc.extra, list) else []
     catalog = i18n.translations(language := language_of(request))
-    messages = []
-    for item in problems:
-        if isinstance(item, dict):
-            key, source = item.get("key"), item.get("source")
-            source = getattr(source, "value", source)  # Litestar passes a ParamType enum
-            where: str | Message
-            if source == "body":
-                # Litestar names the whole body 'data'; the client knows it as the JSON root.
-                where = "$" if key in (None, "", "data") else "$." + str(key).removeprefix("data.")
-            else:
-                where = parameter(str(source), str(key)) if key else ""
-            # msgspec's own words stay as msgspec writes them (English); the frame is translated.
-            message: str | Message = str(item.get("message", ""))
-            if source == "body" and str(message).strip("'") == "data":
-                message = Message(N_("a JSON body is required"))
-            framed = Message(N_("{field}: {reason}"), field=where, reason=message) if where else message
-            messages.append(framed.format(catalog) if isinstance(framed, Message) else framed)
+    messages: list[str] = []
+    failures: list[dict[str, str]] = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if not isinstance(item, dict):
+            continue
+        source, field, reason = _validation_failure(item)
+        where: str | Message = field if source == "body" else (parameter(source, field) if field else "")
+        # msgspec's own words stay as msgspec writes them (English); the frame is translated.
+        framed = Message(N_("{field}: {reason}"), field=where, reason=reason) if where else reason
+        messages.append(framed.format(catalog) if isinstance(framed, Message) else framed)
+        # Extension members never change with the language: `errors` is in English.
+        english = framed.format() if isinstance(framed, Message) else framed
+        failures.append({"key": field, "source": source, "message": english})
     detail = "; ".join(messages) or str(exc.detail)
     return problem_response(
         400,
@@ -148,7 +165,7 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
         N_("The request does not match the schema"),
         detail,
         request.url.path,
-        {"errors": problems},
+        {"errors": failures},
         language=language,
     )
 

@@ -78,8 +78,10 @@ class TranslationFileController(Controller):
         exported = await translation_files.export_translation(db, principal, document_id, locale, file_format)
         return Response(
             exported.content,
-            media_type=exported.media_type,
             headers={
+                # As a header, not as media_type: Litestar adds "; charset=utf-8" to a text/ media
+                # type, which already names its charset.
+                "Content-Type": exported.media_type,
                 "Content-Disposition": f'attachment; filename="{exported.filename}"',
                 "Cache-Control": "no-store",
             },

@@ -179,7 +179,9 @@ BuildResult = PageBuild | NotFound
 
 
 def _no_published_variant(site: str, slug: str) -> NotFound:
-    return NotFound(Message(N_("page '{slug}' of site '{site}' has no published variant"), slug=slug, site=site))
+    # The same answer whether the page was never written, is a draft or was unpublished: a
+    # public reader must not learn that an unpublished page exists.
+    return NotFound(Message(N_("site '{site}' has no published page '{slug}'"), slug=slug, site=site))
 
 
 class Delivery:
@@ -392,7 +394,7 @@ class Delivery:
             raise NotFound(Message(N_("site '{site}' does not exist"), site=site_key))
         document = inputs.pages.get(page)
         if document is None:
-            raise NotFound(Message(N_("site '{site}' has no page '{slug}'"), site=site_key, slug=slug))
+            raise _no_published_variant(site_key, slug)
         published = {
             locale: variant.published_revision
             for locale, variant in sorted(inputs.variants.get(document.id, {}).items())
@@ -505,7 +507,7 @@ class Delivery:
     async def translations(self, principal: Principal, document_id: int) -> TranslationReport:
         """Up to date / outdated / missing for every locale of a document, with the source's diff."""
         async with self.db.reading() as repo:
-            document, site = await load_document(repo, document_id)
+            document, site = await load_document(repo, document_id, principal)
             principal.require(Action.READ_DRAFTS, site=site.key if site else None)
             variants = {v.locale: v for v in await repo.variants_of(document.id)}
             locales = site.locales if site else sorted(variants)

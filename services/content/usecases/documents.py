@@ -14,12 +14,16 @@ from services.content.usecases import changes
 from services.content.usecases.presenters import document_out
 
 
-async def load_document(repo: Repository, document_id: int) -> tuple[Document, Site | None]:
-    """The document and, for a page, its site; `NotFound` otherwise."""
+async def load_document(repo: Repository, document_id: int, principal: Principal) -> tuple[Document, Site | None]:
+    """The document and, for a page, its site; `NotFound` otherwise.
+
+    A document outside the token's sites is not found either, with the very same answer: a
+    token must not learn what exists on a site it has no access to (a 403 would tell it).
+    """
     document = await repo.document(document_id)
-    if document is None:
+    site = await repo.site_by_id(document.site_id) if document and document.site_id is not None else None
+    if document is None or not principal.allows(Action.READ_DRAFTS, site=site.key if site else None):
         raise NotFound(Message(N_("document {id} does not exist"), id=document_id))
-    site = await repo.site_by_id(document.site_id) if document.site_id is not None else None
     return document, site
 
 
@@ -75,7 +79,7 @@ async def create_document(db: Database, principal: Principal, body: DocumentCrea
 async def get_document(db: Database, principal: Principal, document_id: int) -> DocumentOut:
     """A document with its variants' heads and publications (drafts: needs a token)."""
     async with db.reading() as repo:
-        document, site = await load_document(repo, document_id)
+        document, site = await load_document(repo, document_id, principal)
         principal.require(Action.READ_DRAFTS, site=site.key if site else None)
         return document_out(document, await repo.variants_of(document.id))
 
@@ -83,7 +87,7 @@ async def get_document(db: Database, principal: Principal, document_id: int) -> 
 async def delete_document(db: Database, principal: Principal, document_id: int) -> None:
     """Delete a document; refused with 409 while published content includes the fragment."""
     async with db.transaction() as repo:
-        document, site = await load_document(repo, document_id)
+        document, site = await load_document(repo, document_id, principal)
         principal.require(Action.DELETE, site=site.key if site else None)
         if document.is_fragment and document.key is not None:
             referrers = [

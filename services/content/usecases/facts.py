@@ -14,7 +14,7 @@ from services.content.domain.errors import (
 )
 from services.content.domain.facts import GLOBAL_SCOPE, checked_value, value_type
 from services.content.domain.messages import N_, NN_, Message
-from services.content.domain.model import Fact, fact_etag
+from services.content.domain.model import EntityTag, Fact, fact_etag
 from services.content.storage.database import Database
 from services.content.storage.repository import Repository
 from services.content.usecases import changes
@@ -52,15 +52,25 @@ async def create_fact(db: Database, principal: Principal, body: FactCreate) -> F
 
 
 async def update_fact(
-    db: Database, principal: Principal, scope: str, key: str, body: FactUpdate, if_match: int | None
+    db: Database, principal: Principal, scope: str, key: str, body: FactUpdate, if_match: EntityTag | None
 ) -> FactOut:
     """Store a new version; the base version must be the current one."""
     principal.require(Action.WRITE_FACT, site=_site_of(scope))
     value = checked_value(body.value)
-    base = body.base_version if body.base_version is not None else if_match
+    named = if_match.number if if_match is not None else None
+    base = body.base_version if body.base_version is not None else named
     async with db.transaction() as repo:
         fact = await _existing(repo, scope, key)
         current = {"current": {"version": fact.version, "etag": fact_etag(fact.version)}}
+        if if_match is not None and if_match.weak:
+            raise StaleBase(
+                Message(
+                    N_("If-Match: {etag} is a weak ETag, which never matches (RFC 9110, 13.1.1); send {strong}"),
+                    etag=f"W/{fact_etag(if_match.number)}",
+                    strong=fact_etag(fact.version),
+                ),
+                **current,
+            )
         if base is None:
             raise BaseRequired(Message(N_("send 'base_version' or If-Match with the fact's ETag")), **current)
         if base != fact.version:

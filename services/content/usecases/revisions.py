@@ -33,7 +33,7 @@ from services.content.domain.errors import (
 from services.content.domain.facts import GLOBAL_SCOPE
 from services.content.domain.fragments import find_cycle
 from services.content.domain.messages import N_, Message
-from services.content.domain.model import Document, Revision, Site, Variant, revision_etag
+from services.content.domain.model import Document, EntityTag, Revision, Site, Variant, revision_etag
 from services.content.storage.database import Database
 from services.content.storage.repository import Repository, now
 from services.content.usecases import changes
@@ -95,9 +95,10 @@ async def _write(
     base: int | None,
     draft_of: RevisionCreate | int,
     message: str,
+    if_match: EntityTag | None = None,
 ) -> RevisionOut:
     async with db.transaction() as repo:
-        document, site = await load_document(repo, document_id)
+        document, site = await load_document(repo, document_id, principal)
         locale = checked_locale(locale_tag, site)
         site_key = site.key if site else None
         is_translation = locale != document.source_locale
@@ -108,6 +109,15 @@ async def _write(
             # A revert brings any past state of the variant back: an editor's power, in a translation too.
             principal.require(Action.REVERT, site=site_key, locale=locale)
         variant = await repo.variant(document.id, locale)
+        if variant is not None and if_match is not None and if_match.weak:
+            raise StaleBase(
+                Message(
+                    N_("If-Match: {etag} is a weak ETag, which never matches (RFC 9110, 13.1.1); send {strong}"),
+                    etag=f"W/{revision_etag(if_match.number)}",
+                    strong=revision_etag(variant.head_revision),
+                ),
+                **_head_context(variant),
+            )
         if variant is not None and base is None:
             raise BaseRequired(
                 Message(
@@ -205,28 +215,35 @@ async def _write(
 
 
 async def create_revision(
-    db: Database, principal: Principal, document_id: int, locale: str, body: RevisionCreate, if_match: int | None
+    db: Database,
+    principal: Principal,
+    document_id: int,
+    locale: str,
+    body: RevisionCreate,
+    if_match: EntityTag | None,
 ) -> RevisionOut:
     """Write a new revision of a variant (its first one creates the variant)."""
-    base = body.base_revision if body.base_revision is not None else if_match
-    if body.base_revision is not None and if_match is not None and body.base_revision != if_match:
+    named = if_match.number if if_match is not None else None
+    base = body.base_revision if body.base_revision is not None else named
+    if body.base_revision is not None and named is not None and body.base_revision != named:
         raise InvalidContent(Message(N_("$.base_revision: differs from the revision named by If-Match")))
-    return await _write(db, principal, document_id, locale, base, body, body.message)
+    return await _write(db, principal, document_id, locale, base, body, body.message, if_match)
 
 
 async def revert(
-    db: Database, principal: Principal, document_id: int, locale: str, body: RevertRequest, if_match: int | None
+    db: Database, principal: Principal, document_id: int, locale: str, body: RevertRequest, if_match: EntityTag | None
 ) -> RevisionOut:
     """Write a new revision holding the content of an older one."""
-    base = body.base_revision if body.base_revision is not None else if_match
+    named = if_match.number if if_match is not None else None
+    base = body.base_revision if body.base_revision is not None else named
     message = body.message or f"Revert to revision {body.revision}"
-    return await _write(db, principal, document_id, locale, base, body.revision, message)
+    return await _write(db, principal, document_id, locale, base, body.revision, message, if_match)
 
 
 async def _readable_variant(
     repo: Repository, principal: Principal, document_id: int, locale_tag: str
 ) -> tuple[Document, Variant]:
-    document, site = await load_document(repo, document_id)
+    document, site = await load_document(repo, document_id, principal)
     locale = checked_locale(locale_tag, site)
     principal.require(Action.READ_DRAFTS, site=site.key if site else None)
     variant = await repo.variant(document.id, locale)
@@ -287,7 +304,7 @@ async def publish(
 ) -> PublicationOut:
     """Make a revision the live one. Its references are checked again: facts may have gone."""
     async with db.transaction() as repo:
-        document, site = await load_document(repo, document_id)
+        document, site = await load_document(repo, document_id, principal)
         locale = checked_locale(locale_tag, site)
         principal.require(Action.PUBLISH, site=site.key if site else None)
         variant = await repo.variant(document.id, locale)
@@ -311,7 +328,7 @@ async def _publication_changed(repo: Repository, document: Document, locale: str
 async def unpublish(db: Database, principal: Principal, document_id: int, locale_tag: str) -> PublicationOut:
     """Take a variant offline; its revisions stay."""
     async with db.transaction() as repo:
-        document, site = await load_document(repo, document_id)
+        document, site = await load_document(repo, document_id, principal)
         locale = checked_locale(locale_tag, site)
         principal.require(Action.PUBLISH, site=site.key if site else None)
         variant = await repo.variant(document.id, locale)

@@ -167,7 +167,7 @@ def _label(document: Document) -> str:
 async def load_export(db: Database, principal: Principal, document_id: int, locale_tag: str) -> ExportData:
     """The source head's segments for ``locale``, with the current translation's text and states."""
     async with db.reading() as repo:
-        document, site = await load_document(repo, document_id)
+        document, site = await load_document(repo, document_id, principal)
         locale = checked_locale(locale_tag, site)
         principal.require(Action.READ_DRAFTS, site=site.key if site else None)
         if locale == document.source_locale:
@@ -616,7 +616,7 @@ async def import_translation(
 ) -> RevisionOut:
     """Write the translation an uploaded file holds as a new revision of ``locale``; nothing when refused."""
     async with db.reading() as repo:
-        document, site = await load_document(repo, document_id)
+        document, site = await load_document(repo, document_id, principal)
         locale = checked_locale(locale_tag, site)
         principal.require(Action.WRITE_TRANSLATION, site=site.key if site else None, locale=locale)
         if locale == document.source_locale:
