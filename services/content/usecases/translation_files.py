@@ -216,15 +216,26 @@ async def load_export(db: Database, principal: Principal, document_id: int, loca
         translated_from = None
         if source is not None and translation is not None and translation.source_revision is not None:
             translated_from = await repo.revision(source.id, translation.source_revision)
+    return export_data(document, source_head, locale, translation, translated_from)
+
+
+def export_data(
+    document: Document,
+    source: Revision,
+    locale: str,
+    translation: Revision | None = None,
+    translated_from: Revision | None = None,
+) -> ExportData:
+    """What a file for ``locale`` holds: ``source``'s segments, ``translation``'s texts, ``translated_from`` for drift."""
     return ExportData(
         document=document,
         label=_label(document),
         source_locale=document.source_locale,
-        source_revision=source_head,
+        source_revision=source,
         target_locale=locale,
         translated_from=translation.source_revision if translation else None,
         translation_date=translation.created_at if translation else None,
-        units=_units(source_head, translation, translated_from),
+        units=_units(source, translation, translated_from),
     )
 
 
