@@ -226,7 +226,7 @@ def export_data(
     translation: Revision | None = None,
     translated_from: Revision | None = None,
 ) -> ExportData:
-    """What a file for ``locale`` holds: ``source``'s segments, ``translation``'s texts, ``translated_from`` for drift."""
+    """What a file for ``locale`` holds: the source's segments, the translation's texts, drift since its source."""
     return ExportData(
         document=document,
         label=_label(document),
