@@ -192,7 +192,8 @@ def filled_xliff(content: bytes, edit: Callable[[ET.Element, ET.Element], None] 
         segment.set("state", "translated")
         if edit is not None:
             edit(unit, target)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    filled: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return filled
 
 
 def msgfmt_check(content: bytes, tmp_path: Path) -> None:
