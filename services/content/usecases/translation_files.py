@@ -561,13 +561,9 @@ def parse_po(data: bytes) -> ParsedFile:
 _DTD = re.compile(r"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
-def _element_text(element: ET.Element | None) -> tuple[str, str | None]:
-    """Text of a <source> or <target> of a file written before the inline elements: segment text as it is."""
-    if element is None:
-        return "", None
-    if len(element):  # pragma: no cover - a file with inline elements is read by _inline_text
-        return "", "XLIFF inline elements are not read in this file"
-    return element.text or "", None
+def _element_text(element: ET.Element | None) -> str:
+    """Text of a <source> or <target> of a file written before the inline elements (none): segment text as it is."""
+    return "" if element is None else element.text or ""
 
 
 class _InlineFault(Exception):
@@ -649,7 +645,7 @@ def _unit_data(unit: ET.Element) -> dict[str, str]:
 def _content_text(element: ET.Element | None, data: Mapping[str, str] | None) -> tuple[str, str | None]:
     """Segment text of a <source> or <target>, and why it cannot be read (None when it can)."""
     if data is None:
-        return _element_text(element)
+        return _element_text(element), None
     if element is None:
         return "", None
     try:
