@@ -186,3 +186,47 @@ async def test_a_refused_write_changes_nothing(
     stale = await write(client, admin, doc, "fr", revision("Visas", paragraph(text("x")), base_revision=7))
     assert stale.status_code == 409
     assert await dump(db) == before
+
+
+async def test_a_write_that_repeats_the_head_writes_nothing_and_answers_the_head(
+    client: Client, admin: dict[str, str], db: Database, seeded: Database
+) -> None:
+    doc = await new_page(client, admin)
+    content = paragraph(text("un "), fact("network.embassy_count"))
+    first = await write(client, admin, doc, "fr", revision("Visas", content))
+    assert first.status_code == 201, first.text
+    head = first.json()
+    before = await dump(db)
+
+    # The head as read back (block ids included), the body as first sent (no ids), another message, If-Match.
+    repeats = [
+        ({"title": "Visas", "blocks": head["blocks"], "base_revision": 1}, {}),
+        (revision("Visas", content, base_revision=1, message="Again"), {}),
+        (revision("Visas", content), {"If-Match": '"r1"'}),
+    ]
+    for body, headers in repeats:
+        again = await client.post(f"/v1/documents/{doc}/variants/fr/revisions", json=body, headers={**admin, **headers})
+        assert again.status_code == 200, again.text
+        assert again.json() == head
+        assert again.headers["etag"] == '"r1"'
+    reverted = await client.post(
+        f"/v1/documents/{doc}/variants/fr/revert", json={"revision": 1, "base_revision": 1}, headers=admin
+    )
+    assert reverted.status_code == 200, reverted.text
+    assert reverted.json() == head
+    assert await dump(db) == before, "no revision, no outbox row, nothing"
+
+    # The base is still checked; and any change, a new block id included, is a revision.
+    stale = await write(client, admin, doc, "fr", revision("Visas", content, base_revision=7))
+    assert stale.status_code == 409
+    renamed = {**head["blocks"][0], "id": "renamed"}
+    moved = await write(client, admin, doc, "fr", {"title": "Visas", "blocks": [renamed], "base_revision": 1})
+    assert (moved.status_code, moved.json()["number"]) == (201, 2)
+
+    # A translation with the same text that names a newer source revision says something new.
+    english = paragraph(text("one "), fact("network.embassy_count"))
+    assert (await write(client, admin, doc, "en", revision("Visas", english, source_revision=1))).status_code == 201
+    newer = await write(client, admin, doc, "en", revision("Visas", english, source_revision=2, base_revision=1))
+    assert (newer.status_code, newer.json()["number"]) == (201, 2)
+    same = await write(client, admin, doc, "en", revision("Visas", english, source_revision=2, base_revision=2))
+    assert (same.status_code, same.json()["number"]) == (200, 2)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
+import functools
 import io
 import re
 import shutil
@@ -17,13 +20,16 @@ import sqlalchemy as sa
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import denormalize, read_po, write_po
 from click.testing import CliRunner
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from lxml import etree as lxml_etree
 
-from schemas.blocks import Block
+from schemas.blocks import Block, FactSpan, Paragraph, TextSpan
 from schemas.events import EVENT_TYPES, PageEvent
 from services.cli import main
+from services.content.domain.model import Document, Revision
 from services.content.domain.segments import (
     SegmentMismatch,
     apply_segments,
@@ -38,7 +44,9 @@ from services.content.http.translation_files import TranslationFileController
 from services.content.settings import Settings
 from services.content.storage.database import Database
 from services.content.storage.repository import OutboxRow
-from services.content.storage.tables import outbox
+from services.content.storage.tables import outbox, revisions, variants
+from services.content.translation_cli import export_command, import_command
+from services.content.usecases import translation_files
 from services.content.usecases.events import event_of
 from tests.conftest import dump
 from tests.helpers import fragment_id, page_id
@@ -52,6 +60,11 @@ PROBLEM = "application/problem+json"
 XLIFF = "{urn:oasis:names:tc:xliff:document:2.0}"
 PO_TYPE = "text/x-gettext-translation"
 XLIFF_TYPE = "application/xliff+xml"
+LIAISON = "{urn:liaison:xliff:1}"
+DATA = Path(__file__).parent / "data"
+NOT_IN_XML = "".join(map(chr, [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0xFFFE, 0xFFFF]))
+"""Every character XML 1.0 refuses that a database can hold (lone surrogates aside)."""
+NOT_IN_XML_PATTERN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 @pytest.fixture
@@ -94,11 +107,27 @@ async def outbox_rows(db: Database) -> list[dict[str, Any]]:
         return [{str(key): value for key, value in row._mapping.items()} for row in rows]
 
 
+@functools.cache
+def xliff_schema() -> lxml_etree.XMLSchema:
+    """The OASIS XLIFF 2.0 core schema (tests/data), its xml.xsd import pointed at the local copy."""
+    core = lxml_etree.parse(DATA / "xliff_core_2.0.xsd")
+    for element in core.getroot().iter("{http://www.w3.org/2001/XMLSchema}import"):
+        element.set("schemaLocation", (DATA / "xml.xsd").resolve().as_uri())
+    return lxml_etree.XMLSchema(core)
+
+
+def valid_xliff(content: bytes) -> bytes:
+    """``content``, once lxml has parsed it and found it valid against the XLIFF 2.0 core schema."""
+    schema = xliff_schema()
+    assert schema.validate(lxml_etree.fromstring(content)), schema.error_log
+    return content
+
+
 async def export(client: Client, admin: dict[str, str], doc: int, fmt: str = "po", locale: str = "en") -> bytes:
-    """Export ``locale`` of a document and return the file."""
+    """Export ``locale`` of a document and return the file (an XLIFF file checked against the schema)."""
     response = await client.get(f"/v1/documents/{doc}/variants/{locale}/export?format={fmt}", headers=admin)
     assert response.status_code == 200, response.text
-    return response.content
+    return valid_xliff(response.content) if fmt == "xliff" else response.content
 
 
 async def upload(
@@ -143,6 +172,29 @@ def filled_po(content: bytes, edit: Callable[[str, str], str] | None = None) -> 
         if edit is not None:
             message.string = edit(segment_id, message.string)
     return po_bytes(catalog)
+
+
+def filled_xliff(content: bytes, edit: Callable[[ET.Element, ET.Element], None] | None = None) -> bytes:
+    """Fill every target of an exported XLIFF file as a translation tool does: a copy of the source
+    (its inline elements kept) with "EN: " before it, state translated; then ``edit(unit, target)`` each."""
+    root = xml(content)
+    for unit in root.iter(XLIFF + "unit"):
+        segment = unit.find(XLIFF + "segment")
+        assert segment is not None
+        source = segment.find(XLIFF + "source")
+        assert source is not None
+        old = segment.find(XLIFF + "target")
+        if old is not None:
+            segment.remove(old)
+        target = copy.deepcopy(source)
+        target.tag = XLIFF + "target"
+        target.text = translate(target.text or "")
+        segment.append(target)
+        segment.set("state", "translated")
+        if edit is not None:
+            edit(unit, target)
+    filled: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return filled
 
 
 def msgfmt_check(content: bytes, tmp_path: Path) -> None:
@@ -337,6 +389,7 @@ async def test_xliff_export_is_xliff_2_with_the_segment_ids(
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith(XLIFF_TYPE)
     assert response.headers["content-disposition"] == f'attachment; filename="{SLUG}.fr-r1.en.xlf"'
+    valid_xliff(response.content)
     root = xml(response.content)
     assert root.tag == XLIFF + "xliff"
     assert (root.get("version"), root.get("srcLang"), root.get("trgLang")) == ("2.0", "fr", "en")
@@ -350,16 +403,49 @@ async def test_xliff_export_is_xliff_2_with_the_segment_ids(
     # lxml, as translators' tools use it, reads the same units.
     parsed = lxml_etree.fromstring(response.content)
     assert parsed.xpath("//x:unit/@id", namespaces={"x": XLIFF.strip("{}")}) == po_ids
-    segment = units["last-modified"].find(XLIFF + "segment")
+    assert file.get(LIAISON + "inline") == "codes"
+
+    # A fact placeholder is a <ph> the translator may move, not copy or delete; its code is original data.
+    unit = units["last-modified"]
+    segment = unit.find(XLIFF + "segment")
     assert segment is not None
     assert segment.get("state") == "translated"
-    assert segment.findtext(XLIFF + "source") == "Dernière modification le {fact:page.last_modified:long}"
-    assert segment.findtext(XLIFF + "target") == "Last modified on {fact:page.last_modified:long}"
-    # Markup travels as escaped text, never as XML elements.
+    data = {entry.get("id"): entry.text for entry in unit.iter(XLIFF + "data")}
+    source, target = segment.find(XLIFF + "source"), segment.find(XLIFF + "target")
+    assert source is not None
+    assert target is not None
+    assert (source.text, target.text) == ("Dernière modification le ", "Last modified on ")
+    [placeholder] = list(source)
+    [translated] = list(target)
+    assert placeholder.tag == translated.tag == XLIFF + "ph"
+    assert placeholder.attrib == translated.attrib
+    assert placeholder.attrib == {
+        "id": "1",
+        "dataRef": placeholder.attrib["dataRef"],
+        "type": "other",
+        "subType": "liaison:fact",
+        "canCopy": "no",
+        "canDelete": "no",
+        "disp": "{fact:page.last_modified:long}",
+    }
+    assert data[placeholder.attrib["dataRef"]] == "{fact:page.last_modified:long}"
+
+    # A mark or a link is a <pc> around its words; the link target is original data, not translatable text.
     fragment = await fragment_id(seeded, FRAGMENT)
-    intro = xliff_units(await export(client, admin, fragment, "xliff"))["dci-intro"]
-    assert b"&lt;strong&gt;" in ET.tostring(intro)
-    assert intro.find(f"{XLIFF}segment/{XLIFF}source/*") is None
+    unit = xliff_units(await export(client, admin, fragment, "xliff"))["dci-intro"]
+    data = {entry.get("id"): entry.text for entry in unit.iter(XLIFF + "data")}
+    source = unit.find(f"{XLIFF}segment/{XLIFF}source")
+    assert source is not None
+    assert "<" not in "".join(source.itertext())
+    assert "{fact:" not in "".join(source.itertext())
+    strong = next(pc for pc in source.iter(XLIFF + "pc") if pc.get("subType") == "xlf:b")
+    assert (strong.get("type"), strong.text) == ("fmt", "Direction de la coopération internationale (DCI)")
+    assert (data[strong.attrib["dataRefStart"]], data[strong.attrib["dataRefEnd"]]) == ("<strong>", "</strong>")
+    link = next(pc for pc in source.iter(XLIFF + "pc") if pc.get("type") == "link")
+    assert link.get("canDelete") == "no"
+    assert data[link.attrib["dataRefStart"]] == '<a href="https://www.interieur.gouv.fr/">'
+    assert data[link.attrib["dataRefEnd"]] == "</a>"
+    assert [ph.get("disp") for ph in source.iter(XLIFF + "ph")] == ["{fact:dci.established_on:long}"]
 
 
 async def test_export_needs_a_token_and_a_translation_locale(
@@ -415,33 +501,33 @@ async def test_xliff_round_trip_and_the_unchanged_export_imports_as_is(
     client: Client, admin: dict[str, str], seeded: Database
 ) -> None:
     doc = await page_id(seeded, "in-new-delhi", SLUG)
-    # The export of an up-to-date translation is complete: importing it unchanged works (header fields path).
-    response = await upload(client, admin, doc, await export(client, admin, doc))
-    assert response.status_code == 201, response.text
-    assert response.json()["number"] == 2
-
-    content = await export(client, admin, doc, "xliff")
-    root = xml(content)
-    for segment in root.iter(XLIFF + "segment"):
-        target = segment.find(XLIFF + "target")
-        assert target is not None
-        target.text = translate(segment.findtext(XLIFF + "source") or "")
-        segment.set("state", "translated")
-    filled = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    response = await upload(client, admin, doc, filled, media_type=XLIFF_TYPE)
+    content = filled_xliff(await export(client, admin, doc, "xliff"))
+    valid_xliff(content)
+    response = await upload(client, admin, doc, content, media_type=XLIFF_TYPE)
     assert response.status_code == 201, response.text
     created = response.json()
-    assert (created["number"], created["base_revision"], created["source_revision"]) == (3, 2, 1)
-    await publish(client, admin, doc, "en", 3)
-    assert (await render(client, "en"))["facts"] == (await render(client, "fr"))["facts"]
+    assert (created["number"], created["base_revision"], created["source_revision"]) == (2, 1, 1)
+    assert created["title"] == "EN: Service de sécurité intérieure"
+    await publish(client, admin, doc, "en", 2)
+    rendered = await render(client, "en")
+    assert rendered["facts"] == (await render(client, "fr"))["facts"]
+    assert "EN: Dernière modification le " in rendered["html"]
+
+    # The export of that translation gives its text back, inline elements and all.
+    again = xliff_units(await export(client, admin, doc, "xliff"))
+    target = again["last-modified"].find(f"{XLIFF}segment/{XLIFF}target")
+    assert target is not None
+    assert target.text == "EN: Dernière modification le "
+    assert [element.tag for element in target] == [XLIFF + "ph"]
 
     # ?format= wins over a Content-Type that says nothing.
     response = await client.post(
         f"/v1/documents/{doc}/variants/en/import?format=xliff",
-        content=filled,
+        content=content,
         headers={**admin, "Content-Type": "application/octet-stream"},
     )
-    assert response.status_code == 201, response.text
+    assert response.status_code == 200, response.text
+    assert response.json()["number"] == 2, "the same translation again: nothing new"
 
 
 async def test_import_needs_a_translator_of_that_locale(
@@ -562,32 +648,136 @@ async def test_import_refuses_missing_unknown_fuzzy_and_duplicate_segments(
     assert faults(problem) == {("s3-h", "missing"), ("s3-list.1", "missing"), ("nowhere", "unknown")}
 
 
-async def test_import_refuses_a_changed_link_target(client: Client, admin: dict[str, str], seeded: Database) -> None:
+def _intro(change: Callable[[ET.Element, ET.Element, dict[str, ET.Element]], None]) -> Callable[..., None]:
+    """An edit of the dci-intro unit's target: ``change(unit, target, data)`` (data: id -> <data>)."""
+
+    def edit(unit: ET.Element, target: ET.Element) -> None:
+        if unit.attrib["id"] == "dci-intro":
+            change(unit, target, {entry.attrib["id"]: entry for entry in unit.iter(XLIFF + "data")})
+
+    return edit
+
+
+def _link(target: ET.Element) -> ET.Element:
+    return next(pc for pc in target.iter(XLIFF + "pc") if pc.get("type") == "link")
+
+
+def _fact(target: ET.Element) -> ET.Element:
+    return next(target.iter(XLIFF + "ph"))
+
+
+def _relink(unit: ET.Element, target: ET.Element, data: dict[str, ET.Element]) -> None:
+    original = unit.find(XLIFF + "originalData")
+    assert original is not None
+    ET.SubElement(original, XLIFF + "data", {"id": "elsewhere"}).text = '<a href="https://www.interieur.example/">'
+    _link(target).set("dataRefStart", "elsewhere")
+
+
+def _drop_fact(unit: ET.Element, target: ET.Element, data: dict[str, ET.Element]) -> None:
+    for parent in target.iter():
+        for child in list(parent):
+            if child.tag == XLIFF + "ph":
+                parent.text = (parent.text or "") + (child.tail or "")
+                parent.remove(child)
+
+
+def _copy_fact(unit: ET.Element, target: ET.Element, data: dict[str, ET.Element]) -> None:
+    target.append(copy.deepcopy(_fact(target)))
+
+
+def _edit_shared_data(unit: ET.Element, target: ET.Element, data: dict[str, ET.Element]) -> None:
+    data[_link(target).attrib["dataRefStart"]].text = '<a href="https://www.interieur.example/">'
+
+
+@pytest.mark.parametrize(
+    ("change", "expected", "detail"),
+    [
+        pytest.param(_relink, "link", "https://www.interieur.example/", id="changed-link-target"),
+        pytest.param(_drop_fact, "placeholder", "missing {fact:dci.established_on:long}", id="dropped-ph"),
+        pytest.param(_copy_fact, "placeholder", "not in the source: {fact:dci.established_on:long}", id="copied-ph"),
+        pytest.param(
+            lambda unit, target, data: _fact(target).set("dataRef", "nowhere"),
+            "invalid",
+            "dataRef='nowhere' names no <data> of the unit",
+            id="ph-without-data",
+        ),
+        pytest.param(
+            lambda unit, target, data: _link(target).set("dataRefStart", _fact(target).attrib["dataRef"]),
+            "invalid",
+            "is not a mark's or a link's start",
+            id="pc-naming-a-fact",
+        ),
+        pytest.param(
+            lambda unit, target, data: _link(target).attrib.pop("dataRefEnd"),
+            "invalid",
+            "has no dataRefEnd",
+            id="pc-without-end",
+        ),
+        pytest.param(
+            lambda unit, target, data: ET.SubElement(target, XLIFF + "sc", {"id": "9"}),
+            "invalid",
+            "<sc> is not read",
+            id="spanning-code",
+        ),
+        pytest.param(
+            lambda unit, target, data: ET.SubElement(target, XLIFF + "cp", {"hex": "110000"}),
+            "invalid",
+            "is not a code point",
+            id="bad-code-point",
+        ),
+        pytest.param(_edit_shared_data, "source-changed", "export again", id="edited-original-data"),
+    ],
+)
+async def test_xliff_import_keeps_the_checks_on_inline_elements(
+    client: Client,
+    admin: dict[str, str],
+    seeded: Database,
+    change: Callable[[ET.Element, ET.Element, dict[str, ET.Element]], None],
+    expected: str,
+    detail: str,
+) -> None:
     fragment = await fragment_id(seeded, FRAGMENT)
     content = await export(client, admin, fragment, "xliff")
-    root = xml(content)
-    for segment in root.iter(XLIFF + "segment"):
-        target = segment.find(XLIFF + "target")
-        if target is None:
-            target = ET.SubElement(segment, XLIFF + "target")
-        target.text = translate(segment.findtext(XLIFF + "source") or "")
-        segment.set("state", "translated")
-    good = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    bad = good.replace(b"https://www.interieur.gouv.fr/", b"https://www.interieur.example/", 2)
-    assert bad.count(b"https://www.interieur.example/") == 2
-    # Only the target's link changes: the source keeps its own.
-    root = xml(bad)
-    for unit in root.iter(XLIFF + "unit"):
-        source = unit.find(f"{XLIFF}segment/{XLIFF}source")
-        if source is not None and source.text:
-            source.text = source.text.replace("https://www.interieur.example/", "https://www.interieur.gouv.fr/")
-    bad = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    problem = await refused(client, admin, seeded, fragment, bad, media_type=XLIFF_TYPE)
-    assert faults(problem) == {("dci-intro", "link")}
-    assert "https://www.interieur.example/" in problem["segments"][0]["detail"]
+    problem = await refused(
+        client, admin, seeded, fragment, filled_xliff(content, _intro(change)), media_type=XLIFF_TYPE
+    )
+    assert faults(problem) == {("dci-intro", expected)}
+    assert detail in problem["segments"][0]["detail"]
 
-    response = await upload(client, admin, fragment, good, media_type=XLIFF_TYPE)
+    response = await upload(client, admin, fragment, filled_xliff(content), media_type=XLIFF_TYPE)
     assert response.status_code == 201, response.text
+    intro = next(block for block in response.json()["blocks"] if block["id"] == "dci-intro")
+    assert ("Direction de la coopération internationale (DCI)", ["strong"]) in [
+        (span.get("text"), span["marks"]) for span in intro["content"]
+    ]
+    assert any(span.get("link") == "https://www.interieur.gouv.fr/" for span in intro["content"])
+
+
+async def test_an_xliff_file_exported_before_the_inline_elements_still_imports(
+    client: Client, admin: dict[str, str], seeded: Database
+) -> None:
+    """Files written by the previous version held segment text as text (markup escaped, no liaison:inline)."""
+    fragment = await fragment_id(seeded, FRAGMENT)
+    root = ET.Element(XLIFF + "xliff", {"version": "2.0", "srcLang": "fr", "trgLang": "en"})
+    file = ET.SubElement(
+        root,
+        XLIFF + "file",
+        {"id": f"document-{fragment}", LIAISON + "document": str(fragment), LIAISON + "sourceRevision": "1"},
+    )
+    for segment_id, message in entries(po_catalog(await export(client, admin, fragment))).items():
+        segment = ET.SubElement(ET.SubElement(file, XLIFF + "unit", {"id": segment_id}), XLIFF + "segment")
+        ET.SubElement(segment, XLIFF + "source").text = message.id
+        ET.SubElement(segment, XLIFF + "target").text = translate(message.id)
+        segment.set("state", "translated")
+    old = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    assert b"&lt;strong&gt;" in old
+    assert b"{fact:dci.established_on:long}" in old
+    response = await upload(client, admin, fragment, old, media_type=XLIFF_TYPE)
+    assert response.status_code == 201, response.text
+    intro = next(block for block in response.json()["blocks"] if block["id"] == "dci-intro")
+    assert ("Direction de la coopération internationale (DCI)", ["strong"]) in [
+        (span.get("text"), span["marks"]) for span in intro["content"]
+    ]
 
 
 async def test_import_refuses_a_file_for_another_document_or_revision(
@@ -839,3 +1029,162 @@ async def test_openapi_documents_the_routes(client: Client) -> None:
     assert "get" in paths[export_path]
     body = paths[import_path]["post"]["requestBody"]["content"]
     assert set(body) == {PO_TYPE, XLIFF_TYPE}
+
+
+# -- unchanged imports ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["po", "xliff"])
+async def test_importing_an_unchanged_export_writes_nothing_and_answers_the_head(
+    client: Client, admin: dict[str, str], seeded: Database, fmt: str
+) -> None:
+    doc = await page_id(seeded, "in-new-delhi", SLUG)
+    head = (await client.get(f"/v1/documents/{doc}/variants/en/revisions/1", headers=admin)).json()
+    content = await export(client, admin, doc, fmt)
+    before = await dump(seeded)
+    response = await upload(client, admin, doc, content, media_type=PO_TYPE if fmt == "po" else XLIFF_TYPE)
+    assert response.status_code == 200, response.text
+    assert response.json() == head
+    assert response.headers["etag"] == '"r1"'
+    assert await dump(seeded) == before, "no revision, no outbox row"
+
+
+def test_cli_import_of_an_unchanged_file_says_so(seeded: Database, database_url: str, tmp_path: Path) -> None:
+    import asyncio
+
+    async def document() -> int:
+        database = Database.from_url(database_url)
+        try:
+            return await page_id(database, "in-new-delhi", SLUG)
+        finally:
+            await database.close()
+
+    doc = asyncio.run(document())
+    runner = CliRunner()
+    env = {"LIAISON_DATABASE_URL": database_url}
+    out = tmp_path / "page.en.xlf"
+    arguments = ["--document", str(doc), "--locale", "en"]
+    result = runner.invoke(export_command, [*arguments, "--format", "xliff", "--out", str(out)], env=env)
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(import_command, [*arguments, str(out)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "unchanged, revision 1 already holds this translation (nothing written)" in result.output
+
+
+# -- whatever the stored text holds ------------------------------------------------------------
+
+
+async def test_exports_are_well_formed_whatever_the_stored_text_holds(
+    client: Client, admin: dict[str, str], seeded: Database, database_url: str, tmp_path: Path
+) -> None:
+    """Characters XML refuses, written into the database behind the API's checks, still export well-formed."""
+    doc = await page_id(seeded, "in-new-delhi", SLUG)
+    # PostgreSQL text cannot hold U+0000; every other character can be stored.
+    hostile = NOT_IN_XML if database_url.startswith("sqlite") else NOT_IN_XML.replace("\x00", "")
+    title = f"Titre {hostile} fin"
+    blocks = [
+        # The repository checks span text on reading (no C0 controls there); titles and link targets it does not.
+        {"type": "paragraph", "id": "p", "content": [{"type": "text", "text": "a\ufffe\uffffb <&> {}"}]},
+        {
+            "type": "paragraph",
+            "id": "q",
+            "content": [
+                {"type": "text", "text": "lien", "marks": ["strong"], "link": f"https://e.example/{hostile[:3]}\ufffe"},
+                {"type": "fact", "key": "network.embassy_count"},
+            ],
+        },
+    ]
+    async with seeded.transaction() as repo:
+        ids = sa.select(variants.c.id).where(variants.c.document_id == doc)
+        await repo.conn.execute(
+            sa.update(revisions).where(revisions.c.variant_id.in_(ids)).values(title=title, blocks=blocks)
+        )
+
+    po = await export(client, admin, doc, "po")
+    msgfmt_check(po, tmp_path)
+    assert {entry.context: entry.id for entry in po_catalog(po) if entry.id}["title"] == (
+        "Titre " + "".join(f"&#x{ord(character):X};" for character in hostile) + " fin"
+    )
+    xliff = await export(client, admin, doc, "xliff")  # parsed by lxml and valid against the schema
+    units = xliff_units(xliff)
+    source = units["title"].find(f"{XLIFF}segment/{XLIFF}source")
+    assert source is not None
+    assert [element.get("hex") for element in source] == [f"{ord(character):04X}" for character in hostile]
+
+    # Both read back as the same text (a title holding controls is refused as a translation: the API refuses them).
+    for parse, content in ((translation_files.parse_po, po), (translation_files.parse_xliff, xliff)):
+        parsed = parse(content)
+        texts = {entry.id: entry.source for entry in parsed.entries}
+        assert texts == {entry.id: entry.target for entry in parsed.entries}
+        assert texts == {entry.context: entry.id for entry in po_catalog(po) if entry.id}
+
+
+async def test_noncharacters_in_a_title_and_text_round_trip_through_both_formats(
+    client: Client, admin: dict[str, str], seeded: Database
+) -> None:
+    doc = await page_id(seeded, "in-new-delhi", SLUG)
+    title = "Visas \ufffe et \uffff"
+    blocks = [{"type": "paragraph", "id": "p", "content": [{"type": "text", "text": "x\ufffey"}]}]
+    await write(client, admin, doc, "fr", {"title": title, "blocks": blocks, "base_revision": 1})
+    for fmt, media_type in (("po", PO_TYPE), ("xliff", XLIFF_TYPE)):
+        content = await export(client, admin, doc, fmt)
+        filled = filled_po(content) if fmt == "po" else filled_xliff(content)
+        response = await upload(client, admin, doc, filled, media_type=media_type)
+        assert response.status_code in (200, 201), response.text
+        created = response.json()
+        assert created["title"] == "EN: " + title
+        assert created["blocks"][0]["content"][0]["text"] == "EN: x\ufffey"
+    assert created["number"] == 2, "the second format's file held the same translation"
+
+
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+DOCUMENT = Document(1, "page", 1, "in-new-delhi", "visas", None, "fr", NOW)
+ANY_TEXT = st.text(
+    st.one_of(
+        st.sampled_from(NOT_IN_XML + "\ud800\udfff\r\n\t\x7f\x85\u2028<>&{}\"'#;"),
+        st.characters(exclude_categories=()),
+    ),
+    min_size=1,
+    max_size=12,
+)
+LINKS = st.sampled_from([None, "https://a.example/?a&b", "mailto:x@example.org", "https://e.example/\x00\ufffe'"])
+SPANS = st.lists(
+    st.one_of(
+        st.builds(TextSpan, ANY_TEXT, st.sampled_from([(), ("strong",), ("em", "strong")]), LINKS),
+        st.builds(FactSpan, st.sampled_from(["k", "a.b-c"]), st.sampled_from([None, "long"]), st.just(()), LINKS),
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+@given(title=ANY_TEXT, contents=st.lists(SPANS, min_size=1, max_size=3))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(title="\x00\ud800\ufffe", contents=[[TextSpan("\x0b\uffff", ("strong",), "https://e.example/\x01")]])
+def test_every_export_is_well_formed_and_reads_back_its_text(title: str, contents: list[list[Any]]) -> None:
+    blocks: list[Block] = [Paragraph(content=spans, id=f"p{number}") for number, spans in enumerate(contents)]
+    source = Revision(1, 1, 1, title, blocks, "test", "", NOW, None, None)
+    translation = Revision(2, 2, 1, title, blocks, "test", "", NOW, None, 1)
+    data = translation_files.export_data(DOCUMENT, source, "en", translation, source)
+    texts = {segment.id: segment.text for segment in to_segments(title, blocks)}
+
+    xliff = valid_xliff(translation_files.render_xliff(data))
+    po = translation_files.render_po(data)
+    for parsed in (translation_files.parse_xliff(xliff), translation_files.parse_po(po)):
+        assert [(entry.id, entry.source, entry.target) for entry in parsed.entries] == [
+            (segment_id, text, text) for segment_id, text in texts.items()
+        ]
+        assert not any(entry.fault or entry.needs_review for entry in parsed.entries)
+    assert not NOT_IN_XML_PATTERN.search("".join(texts.values())), "segment text never holds them raw"
+
+
+async def test_openapi_says_a_repeated_write_answers_200(client: Client) -> None:
+    paths = (await client.get("/schema/openapi.json")).json()["paths"]
+    for path in (
+        "/v1/documents/{document_id}/variants/{locale}/import",
+        "/v1/documents/{document_id}/variants/{locale}/revisions",
+        "/v1/documents/{document_id}/variants/{locale}/revert",
+    ):
+        responses = paths[path]["post"]["responses"]
+        assert {"200", "201"} <= set(responses), path
+        assert "Unchanged" in responses["200"]["description"]

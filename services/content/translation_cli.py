@@ -74,18 +74,26 @@ def import_command(
 
     Refused, with each segment at fault listed and nothing written, when the file is for another
     document or revision, a segment is missing, unknown or untranslated, or a translation drops,
-    adds or changes a fact placeholder or a link target.
+    adds or changes a fact placeholder or a link target. A file whose translation is the head's
+    writes nothing either (it says so).
     """
     from services.content.domain.access import Principal
     from services.content.usecases import translation_files
 
     data = file.read_bytes()
     chosen = file_format or translation_files.detect_format(data, filename=file.name)
-    revision = run_with_db(
+    written = run_with_db(
         lambda db: translation_files.import_translation(
             db, Principal.system(author), document_id, locale, data, chosen, message
         )
     )
+    revision = written.revision
+    if not written.created:
+        click.echo(
+            f"document {revision.document_id} {revision.locale}: unchanged, revision {revision.number} "
+            "already holds this translation (nothing written)"
+        )
+        return
     click.echo(
         f"document {revision.document_id} {revision.locale}: revision {revision.number} "
         f"(translates source revision {revision.source_revision})"

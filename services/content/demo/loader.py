@@ -82,7 +82,7 @@ async def _variants(
             message="Demo content",
             source_revision=None if locale == source_locale else source_revision,
         )
-        revision = await revisions.create_revision(db, SEED_AUTHOR, document.id, locale, body, None)
+        revision = (await revisions.create_revision(db, SEED_AUTHOR, document.id, locale, body, None)).revision
         await revisions.publish(db, SEED_AUTHOR, document.id, locale, PublishRequest(revision.number))
         if locale == source_locale:
             source_revision = revision.number

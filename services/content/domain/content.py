@@ -40,6 +40,18 @@ def with_block_ids(blocks: Sequence[Block]) -> list[Block]:
     return result
 
 
+def same_blocks(sent: Sequence[Block], stored: Sequence[Block]) -> bool:
+    """Whether blocks as an editor sent them hold the content of ``stored``.
+
+    A block sent without an id matches the stored block at its place whatever that one's id
+    (the server would give it a new one); a block with an id must match it exactly.
+    """
+    return len(sent) == len(stored) and all(
+        block == (existing if block.id is not None else msgspec.structs.replace(existing, id=None))
+        for block, existing in zip(sent, stored, strict=True)
+    )
+
+
 def _new_block_id(taken: set[str]) -> str:
     while True:
         candidate = "b" + secrets.token_hex(4)

@@ -13,7 +13,10 @@ Its text is one string, written so that a translator can move words around and k
   format string, so standard tools check it); a literal brace is doubled: ``{{``, ``}}``;
 - marks and links are inline markup: ``<em>…</em>``, ``<strong>…</strong>``,
   ``<a href="…">…</a>``;
-- ``&``, ``<`` and ``>`` in the text itself are written ``&amp;``, ``&lt;`` and ``&gt;``.
+- ``&``, ``<`` and ``>`` in the text itself are written ``&amp;``, ``&lt;`` and ``&gt;``;
+- a character XML 1.0 does not allow (a C0 control other than tab, line feed and carriage
+  return, U+FFFE, U+FFFF, a lone surrogate) is written as a character reference, ``&#x0;``,
+  so that every file holding segment text is well-formed whatever the stored text holds.
 
 Reading a translation back parses that markup into spans and refuses anything else: any other
 element, a link that is not http, https or mailto, an unclosed or crossed element, a lone brace.
@@ -28,7 +31,7 @@ import html
 import itertools
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import msgspec
@@ -66,7 +69,7 @@ class Segment(msgspec.Struct, frozen=True):
     note: str
     """Where it sits, for translators: 'heading (level 2)', 'list item 2 of 3'..."""
     spans: tuple[Span, ...] = ()
-    """The source spans (empty for the title)."""
+    """The spans (the title's is one text span)."""
 
 
 class SegmentFault(msgspec.Struct, frozen=True):
@@ -104,13 +107,49 @@ class SegmentSyntaxError(ValueError):
 # -- writing segments ----------------------------------------------------------------------
 
 
+NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+"""Characters XML 1.0 does not allow in a document, even as character references."""
+
+
+def _character_reference(match: re.Match[str]) -> str:
+    return f"&#x{ord(match.group()):X};"
+
+
+def xml_safe(text: str) -> str:
+    """``text`` with each character XML refuses written as a character reference (``&#xFFFE;``)."""
+    return NOT_IN_XML.sub(_character_reference, text)
+
+
 def escape_text(text: str) -> str:
-    """Plain text as segment text: markup characters as entities, braces doubled."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("{", "{{").replace("}", "}}")
+    """Plain text as segment text: markup as entities, braces doubled, characters XML refuses as references."""
+    return xml_safe(
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("{", "{{").replace("}", "}}")
+    )
 
 
 def _escape_attribute(value: str) -> str:
-    return value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
+    return xml_safe(value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;"))
+
+
+_REFERENCE = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+
+
+def unescape_text(text: str) -> str:
+    """Segment text's entities and character references -> the characters.
+
+    Unlike `html.unescape`, a numeric reference gives exactly its code point (``&#x0;`` is
+    U+0000, ``&#x80;`` U+0080), so text that `escape_text` wrote reads back the same; only a
+    surrogate or a number beyond U+10FFFF, which no stored text can hold, gives U+FFFD.
+    """
+    out: list[str] = []
+    position = 0
+    for match in _REFERENCE.finditer(text):
+        out.append(html.unescape(text[position : match.start()]))
+        number = int(match.group(1), 16) if match.group(1) else int(match.group(2))
+        out.append("\ufffd" if number > 0x10FFFF or 0xD800 <= number <= 0xDFFF else chr(number))
+        position = match.end()
+    out.append(html.unescape(text[position:]))
+    return "".join(out)
 
 
 def placeholder(span: FactSpan) -> str:
@@ -118,30 +157,79 @@ def placeholder(span: FactSpan) -> str:
     return "{fact:" + span.key + (":" + span.format if span.format else "") + "}"
 
 
-def _with_marks(spans: Sequence[Span]) -> str:
-    """Spans sharing a link, their marks written as elements; runs sharing marks share the elements."""
-    out: list[str] = []
-    opened: list[str] = []
+class InlinePiece(msgspec.Struct, frozen=True):
+    """One piece of a segment's inline content, in reading order.
+
+    Segment text is the pieces joined (text escaped); XLIFF writes the same pieces as text,
+    ``<ph>`` and ``<pc>`` elements, so both formats carry one structure.
+    """
+
+    kind: Literal["text", "fact", "start", "end"]
+    text: str
+    """The plain text (``text``), else the piece as segment text: ``{fact:key}``, ``<strong>``, ``</a>``."""
+    element: Literal["em", "strong", "a"] | None = None
+    """The element a ``start`` or ``end`` opens or closes."""
+
+
+def _with_marks(spans: Sequence[Span]) -> Iterator[InlinePiece]:
+    """Spans sharing a link, their marks as elements; runs sharing marks share the elements."""
+    opened: list[Literal["em", "strong"]] = []
     for span in spans:
-        marks: list[str] = list(dict.fromkeys(span.marks))
+        marks = list(dict.fromkeys(span.marks))
         kept = 0
         while kept < min(len(opened), len(marks)) and opened[kept] == marks[kept]:
             kept += 1
-        out += [f"</{mark}>" for mark in reversed(opened[kept:])]
-        out += [f"<{mark}>" for mark in marks[kept:]]
+        for mark in reversed(opened[kept:]):
+            yield InlinePiece("end", f"</{mark}>", mark)
+        for mark in marks[kept:]:
+            yield InlinePiece("start", f"<{mark}>", mark)
         opened = marks
-        out.append(escape_text(span.text) if isinstance(span, TextSpan) else placeholder(span))
-    out += [f"</{mark}>" for mark in reversed(opened)]
-    return "".join(out)
+        yield InlinePiece("text", span.text) if isinstance(span, TextSpan) else InlinePiece("fact", placeholder(span))
+    for mark in reversed(opened):
+        yield InlinePiece("end", f"</{mark}>", mark)
+
+
+def inline_pieces(spans: Sequence[Span]) -> list[InlinePiece]:
+    """Inline content as pieces: text, fact placeholders, and the starts and ends of marks and links."""
+    pieces: list[InlinePiece] = []
+    for link, group in itertools.groupby(spans, key=lambda span: span.link):
+        if link:
+            pieces.append(InlinePiece("start", f'<a href="{_escape_attribute(link)}">', "a"))
+        pieces += _with_marks(list(group))
+        if link:
+            pieces.append(InlinePiece("end", "</a>", "a"))
+    return pieces
+
+
+def pieces_text(pieces: Iterable[InlinePiece]) -> str:
+    """Pieces as segment text."""
+    return "".join(escape_text(piece.text) if piece.kind == "text" else piece.text for piece in pieces)
 
 
 def inline_text(spans: Sequence[Span]) -> str:
     """Inline content as segment text."""
-    out: list[str] = []
-    for link, group in itertools.groupby(spans, key=lambda span: span.link):
-        inner = _with_marks(list(group))
-        out.append(f'<a href="{_escape_attribute(link)}">{inner}</a>' if link else inner)
-    return "".join(out)
+    return pieces_text(inline_pieces(spans))
+
+
+def code_piece(text: str) -> InlinePiece | None:
+    """The piece segment text ``text`` is when it is one fact placeholder, or one mark's or link's start or end.
+
+    None otherwise. A link target that would be refused is still recognised (the segment checks
+    refuse it). Used to read back the codes of XLIFF's inline elements.
+    """
+    match = _TOKEN.fullmatch(text)
+    if match is None:
+        return None
+    if match.group("fact") is not None:
+        return InlinePiece("fact", text)
+    if match.group("mark_open") is not None:
+        return InlinePiece("start", text, "strong" if match.group("mark").lower() == "strong" else "em")
+    if match.group("link_open") is not None:
+        return InlinePiece("start", text, "a")
+    if match.group("close") is not None:
+        closing = match.group("closing").lower()
+        return InlinePiece("end", text, "a" if closing == "a" else "strong" if closing == "strong" else "em")
+    return None
 
 
 def _block_segment_id(block: Block, index: int) -> str:
@@ -151,7 +239,7 @@ def _block_segment_id(block: Block, index: int) -> str:
 
 def to_segments(title: str, blocks: Sequence[Block]) -> list[Segment]:
     """A revision's segments, in reading order; fragment includes have none."""
-    segments = [Segment(TITLE, escape_text(title), "title", "page title")]
+    segments = [Segment(TITLE, escape_text(title), "title", "page title", (TextSpan(title),) if title else ())]
     for index, block in enumerate(blocks):
         block_id = _block_segment_id(block, index)
         if isinstance(block, Heading | Paragraph):
@@ -259,7 +347,7 @@ def parse_segment(text: str) -> list[dict[str, Any]]:
     reader = _Reader()
     position = 0
     for match in _TOKEN.finditer(text):
-        reader.text(html.unescape(text[position : match.start()]))
+        reader.text(unescape_text(text[position : match.start()]))
         position = match.end()
         if match.group("open_brace") is not None:
             reader.text("{")
@@ -275,7 +363,7 @@ def parse_segment(text: str) -> list[dict[str, Any]]:
         elif match.group("mark_open") is not None:
             reader.open_element(match.group("mark").lower())
         elif match.group("link_open") is not None:
-            reader.open_element("a", html.unescape(match.group("href")))
+            reader.open_element("a", unescape_text(match.group("href")))
         elif match.group("close") is not None:
             reader.close_element(match.group("closing").lower())
         else:
@@ -283,7 +371,7 @@ def parse_segment(text: str) -> list[dict[str, Any]]:
                 f"markup {_shorten(match.group('tag'))!r} is not allowed: only <em>, <strong> and "
                 '<a href="..."> (write &lt; for a literal <)'
             )
-    reader.text(html.unescape(text[position:]))
+    reader.text(unescape_text(text[position:]))
     if reader.open:
         raise SegmentSyntaxError(f"'<{reader.open[-1][0]}>' is not closed")
     return reader.spans

@@ -20,7 +20,7 @@ from schemas.documents import (
     RevisionPage,
 )
 from services.content.http.dependencies import DB, Caller, PathNumber, if_match_tag
-from services.content.http.openapi import BEARER, problems
+from services.content.http.openapi import BEARER, problems, unchanged_head
 from services.content.usecases import documents, revisions
 
 IfMatch = Annotated[
@@ -32,6 +32,11 @@ VARIANT = "/{document_id:int}/variants/{locale:str}"
 
 def _with_etag(revision: RevisionOut, status: int = 200) -> Response[RevisionOut]:
     return Response(revision, status_code=status, headers={"ETag": revision.etag})
+
+
+def _written(written: revisions.Written) -> Response[RevisionOut]:
+    """201 with a new revision; 200 with the head when the write repeated it."""
+    return _with_etag(written.revision, 201 if written.created else 200)
 
 
 class DocumentController(Controller):
@@ -59,7 +64,7 @@ class DocumentController(Controller):
     @post(
         VARIANT + "/revisions",
         status_code=201,
-        responses=problems(400, 401, 403, 404, 409, 413, 422, 428),
+        responses=unchanged_head("the body holds") | problems(400, 401, 403, 404, 409, 413, 422, 428),
     )
     async def create_revision(
         self,
@@ -70,10 +75,13 @@ class DocumentController(Controller):
         data: JSONBody[RevisionCreate],
         if_match: IfMatch = None,
     ) -> Response[RevisionOut]:
-        """Write a new revision. Name the base revision (``base_revision`` or ``If-Match``) once the variant exists."""
+        """Write a new revision. Name the base revision (``base_revision`` or ``If-Match``) once the variant exists.
+
+        A body that repeats the head (same title, blocks and source revision; the message aside)
+        writes nothing: the answer is 200 with the head.
+        """
         tag = if_match_tag(if_match, "r")
-        revision = await revisions.create_revision(db, principal, document_id, locale, data, tag)
-        return _with_etag(revision, 201)
+        return _written(await revisions.create_revision(db, principal, document_id, locale, data, tag))
 
     @get(VARIANT + "/revisions", responses=problems(400, 401, 403, 404))
     async def history(
@@ -129,7 +137,11 @@ class DocumentController(Controller):
         """Take the variant offline (its revisions are kept)."""
         return await revisions.unpublish(db, principal, document_id, locale)
 
-    @post(VARIANT + "/revert", status_code=201, responses=problems(400, 401, 403, 404, 409, 422, 428))
+    @post(
+        VARIANT + "/revert",
+        status_code=201,
+        responses=unchanged_head("the head already holds") | problems(400, 401, 403, 404, 409, 422, 428),
+    )
     async def revert(
         self,
         db: DB,
@@ -139,6 +151,6 @@ class DocumentController(Controller):
         data: JSONBody[RevertRequest],
         if_match: IfMatch = None,
     ) -> Response[RevisionOut]:
-        """Write a new revision holding an older revision's content."""
+        """Write a new revision holding an older revision's content (200 with the head when it holds it already)."""
         tag = if_match_tag(if_match, "r")
-        return _with_etag(await revisions.revert(db, principal, document_id, locale, data, tag), 201)
+        return _written(await revisions.revert(db, principal, document_id, locale, data, tag))

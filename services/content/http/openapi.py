@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar.openapi import ResponseSpec
 
+from schemas.documents import RevisionOut
 from schemas.problems import Problem
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -28,4 +29,15 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
             data_container=Problem, description=descriptions[status], media_type="application/problem+json"
         )
         for status in statuses
+    }
+
+
+def unchanged_head(what: str) -> dict[int, ResponseSpec]:
+    """The 200 answer of a revision write that repeats the head: nothing written, the head returned."""
+    return {
+        200: ResponseSpec(
+            data_container=RevisionOut,
+            description=f"Unchanged: {what} the head's title, blocks and source revision, so no revision is "
+            "written (no event either); the body and ETag are the existing head's",
+        )
     }

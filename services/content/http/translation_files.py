@@ -12,7 +12,7 @@ from litestar.params import FromPath, QueryParameter, RawBody
 
 from schemas.documents import RevisionOut
 from services.content.http.dependencies import DB, Caller, PathNumber
-from services.content.http.openapi import BEARER, problems
+from services.content.http.openapi import BEARER, problems, unchanged_head
 from services.content.usecases import translation_files
 from services.content.usecases.translation_files import MEDIA_TYPES, FileFormat
 
@@ -69,11 +69,11 @@ class TranslationFileController(Controller):
     ) -> Response[bytes]:
         """Export the source's head revision for translators into ``locale``: one entry per segment.
 
-        Each title, heading, paragraph and list item is an entry whose context is its segment id,
-        with fact placeholders (``{fact:key}``) and marks/links (``<em>``, ``<strong>``,
-        ``<a href>``) as text. Existing translations fill the targets; segments whose source text
-        changed since the translation was made are marked fuzzy (PO) or ``state="initial"`` (XLIFF),
-        with the previous source text.
+        Each title, heading, paragraph and list item is an entry whose context is its segment id.
+        Fact placeholders (``{fact:key}``) and marks/links (``<em>``, ``<strong>``, ``<a href>``)
+        are text in PO, and XLIFF inline elements (``<ph>``, ``<pc>``) in XLIFF. Existing
+        translations fill the targets; segments whose source text changed since the translation
+        was made are marked fuzzy (PO) or ``state="initial"`` (XLIFF), with the previous source text.
         """
         exported = await translation_files.export_translation(db, principal, document_id, locale, file_format)
         return Response(
@@ -91,7 +91,7 @@ class TranslationFileController(Controller):
         VARIANT + "/import",
         status_code=201,
         operation_class=ImportOperation,
-        responses=problems(400, 401, 403, 404, 409, 413, 422),
+        responses=unchanged_head("the file's translation is") | problems(400, 401, 403, 404, 409, 413, 422),
     )
     async def import_file(
         self,
@@ -112,8 +112,11 @@ class TranslationFileController(Controller):
         variant's current head. A file for another document, locale or revision, a missing,
         unknown or untranslated segment, or a translation that drops, adds or changes a fact
         placeholder or a link target is refused with 422 (``segments`` lists each fault), and
-        nothing changes.
+        nothing changes. A file whose translation is the head's (an unchanged export, say) writes
+        nothing: the answer is 200 with the head.
         """
         chosen = file_format or translation_files.detect_format(body, request.headers.get("content-type"))
-        revision = await translation_files.import_translation(db, principal, document_id, locale, body, chosen)
-        return Response(revision, status_code=201, headers={"ETag": revision.etag})
+        written = await translation_files.import_translation(db, principal, document_id, locale, body, chosen)
+        return Response(
+            written.revision, status_code=201 if written.created else 200, headers={"ETag": written.revision.etag}
+        )

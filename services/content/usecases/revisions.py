@@ -1,12 +1,16 @@
 """Use cases about revisions: write, read, history, diff, publish, unpublish, revert.
 
 Every write to an existing variant names its base revision; the compare-and-set
-on the variant's head makes exactly one of several concurrent writers win.
+on the variant's head makes exactly one of several concurrent writers win. A write whose
+content (title, blocks and source revision) is the head's writes nothing: its answer is the
+head, with ``created`` false.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+import msgspec
 
 from schemas.blocks import Block
 from schemas.diffs import RevisionDiff
@@ -19,7 +23,7 @@ from schemas.documents import (
     RevisionPage,
 )
 from services.content.domain.access import Action, Principal
-from services.content.domain.content import references, with_block_ids
+from services.content.domain.content import references, same_blocks, with_block_ids
 from services.content.domain.diff import diff_revisions
 from services.content.domain.errors import (
     BaseRequired,
@@ -41,14 +45,33 @@ from services.content.usecases.documents import checked_locale, load_document
 from services.content.usecases.presenters import revision_out, revision_summary
 
 
+class Written(msgspec.Struct, frozen=True):
+    """A write's answer: the variant's head, and whether this write created it.
+
+    ``created`` is false when the head already held that content: nothing was written.
+    """
+
+    revision: RevisionOut
+    created: bool
+
+
 class _Draft:
     """A revision about to be written: what the editor sent, plus the server's checks."""
 
     def __init__(self, title: str, blocks: Sequence[Block], message: str, source_revision: int | None) -> None:
         self.title = title
+        self.sent = list(blocks)
         self.blocks = with_block_ids(blocks)
         self.message = message
         self.source_revision = source_revision
+
+    def same_as(self, revision: Revision) -> bool:
+        """Whether writing this draft would repeat ``revision`` (the message aside)."""
+        return (
+            self.title == revision.title
+            and self.source_revision == revision.source_revision
+            and same_blocks(self.sent, revision.blocks)
+        )
 
 
 def _head_context(variant: Variant) -> dict[str, object]:
@@ -96,7 +119,7 @@ async def _write(
     draft_of: RevisionCreate | int,
     message: str,
     if_match: EntityTag | None = None,
-) -> RevisionOut:
+) -> Written:
     async with db.transaction() as repo:
         document, site = await load_document(repo, document_id, principal)
         locale = checked_locale(locale_tag, site)
@@ -183,6 +206,12 @@ async def _write(
         elif draft.source_revision is not None:
             raise InvalidContent(Message(N_("$.source_revision: only translations name a source revision")))
 
+        if variant is not None:
+            head = await repo.revision(variant.id, variant.head_revision)
+            if head is not None and draft.same_as(head):
+                # A repeated save or an unchanged import: no revision, no event, the head stays.
+                return Written(revision_out(document.id, locale, head), created=False)
+
         await _check_references(repo, document, site, draft.blocks)
 
         if variant is None:
@@ -211,7 +240,7 @@ async def _write(
             draft.source_revision,
             references(draft.blocks),
         )
-    return revision_out(document.id, locale, revision)
+    return Written(revision_out(document.id, locale, revision), created=True)
 
 
 async def create_revision(
@@ -221,8 +250,8 @@ async def create_revision(
     locale: str,
     body: RevisionCreate,
     if_match: EntityTag | None,
-) -> RevisionOut:
-    """Write a new revision of a variant (its first one creates the variant)."""
+) -> Written:
+    """Write a new revision of a variant (its first one creates the variant); nothing when it repeats the head."""
     named = if_match.number if if_match is not None else None
     base = body.base_revision if body.base_revision is not None else named
     if body.base_revision is not None and named is not None and body.base_revision != named:
@@ -232,8 +261,8 @@ async def create_revision(
 
 async def revert(
     db: Database, principal: Principal, document_id: int, locale: str, body: RevertRequest, if_match: EntityTag | None
-) -> RevisionOut:
-    """Write a new revision holding the content of an older one."""
+) -> Written:
+    """Write a new revision holding the content of an older one; nothing when the head holds it already."""
     named = if_match.number if if_match is not None else None
     base = body.base_revision if body.base_revision is not None else named
     message = body.message or f"Revert to revision {body.revision}"

@@ -7,12 +7,23 @@ exactly the segments whose source text changed are marked for review (PO: ``fuzz
 previous source text as ``#| msgid``, as msgmerge does; XLIFF: ``state="initial"`` and a
 ``previous-source`` note); the others stay translated.
 
+PO carries segment text as it is (markup as text). XLIFF carries the same pieces (see
+`segments.inline_pieces`) as XLIFF's inline elements, so translation tools protect and show them:
+a fact placeholder is a ``<ph>`` (``canCopy="no" canDelete="no"``), a mark or a link a ``<pc>``
+(``xlf:b``, ``xlf:i``, ``type="link"``) around its words, and each one's code (``{fact:key}``,
+``<strong>``, ``<a href="…">``) is kept outside the translatable text, in the unit's
+``<originalData>``. A character XML 1.0 does not allow is a ``<cp hex="…"/>``. Reading a file
+turns it back into segment text, so the same checks apply to both formats. A file exported before
+the inline elements (no ``liaison:inline`` attribute, no inline element) is read as it was written:
+its text is segment text.
+
 The import checks everything before it writes: the file must be for this document, its source
 locale and this target locale, name a source revision that exists (and is not older than the one
 the current translation was made from), carry the source texts of that revision, and translate
 every segment keeping its fact placeholders and link targets. Then one translation revision is
 written through `revisions.create_revision`, naming that source revision and based on the
-variant's current head. A refused import changes nothing.
+variant's current head. A refused import changes nothing; nor does one whose translation is the
+head's (an unchanged export imported back): the answer is the head.
 """
 
 from __future__ import annotations
@@ -29,22 +40,29 @@ from babel.messages.catalog import Catalog
 from babel.messages.catalog import Message as PoMessage
 from babel.messages.pofile import PoFileParser, normalize, write_po
 
+from schemas.blocks import Span
 from schemas.documents import Message as MessageText
-from schemas.documents import RevisionCreate, RevisionOut
+from schemas.documents import RevisionCreate
 from services.content.domain.access import Action, Principal
 from services.content.domain.errors import InvalidContent, InvalidLocale, NotFound
 from services.content.domain.locales import babel_locale, normalize_locale
 from services.content.domain.messages import N_, Message
 from services.content.domain.model import Document, Revision, Variant
 from services.content.domain.segments import (
+    NOT_IN_XML,
+    InlinePiece,
     InvalidTranslationFile,
     Segment,
     SegmentFault,
     apply_segments,
+    code_piece,
+    escape_text,
+    inline_pieces,
     mismatch,
     segment_faults,
     segment_texts,
     to_segments,
+    xml_safe,
 )
 from services.content.storage.database import Database
 from services.content.usecases import revisions
@@ -75,6 +93,9 @@ LIAISON_NAMESPACE = "urn:liaison:xliff:1"
 _XML_NAMESPACE = "http://www.w3.org/XML/1998/namespace"
 _X = "{" + XLIFF_NAMESPACE + "}"
 _L = "{" + LIAISON_NAMESPACE + "}"
+INLINE_CODES = "codes"
+"""Value of ``liaison:inline`` on ``<file>``: marks, links and facts are inline elements."""
+_MAX_NESTING = 32
 
 HEADER_DOCUMENT = "X-Liaison-Document"
 HEADER_SOURCE_LOCALE = "X-Liaison-Source-Locale"
@@ -102,6 +123,8 @@ class ExportUnit(msgspec.Struct, frozen=True):
     target: str | None
     state: UnitState
     previous_source: str | None = None
+    target_spans: tuple[Span, ...] = ()
+    """The translation's spans (XLIFF writes them as inline elements)."""
 
 
 class ExportData(msgspec.Struct, frozen=True):
@@ -143,7 +166,7 @@ class ParsedFile(msgspec.Struct, frozen=True):
 
 
 def _units(source: Revision, translation: Revision | None, translated_from: Revision | None) -> list[ExportUnit]:
-    existing = segment_texts(translation.title, translation.blocks) if translation else {}
+    existing = {s.id: s for s in to_segments(translation.title, translation.blocks)} if translation else {}
     previous = segment_texts(translated_from.title, translated_from.blocks) if translated_from else {}
     units: list[ExportUnit] = []
     for segment in to_segments(source.title, source.blocks):
@@ -151,10 +174,10 @@ def _units(source: Revision, translation: Revision | None, translated_from: Revi
         if target is None:
             units.append(ExportUnit(segment, None, "untranslated"))
         elif previous.get(segment.id) == segment.text:
-            units.append(ExportUnit(segment, target, "translated"))
+            units.append(ExportUnit(segment, target.text, "translated", target_spans=target.spans))
         else:
             # The source text changed since the translation was made: keep it, for review (msgmerge's fuzzy).
-            units.append(ExportUnit(segment, target, "fuzzy", previous.get(segment.id)))
+            units.append(ExportUnit(segment, target.text, "fuzzy", previous.get(segment.id), target.spans))
     return units
 
 
@@ -193,15 +216,26 @@ async def load_export(db: Database, principal: Principal, document_id: int, loca
         translated_from = None
         if source is not None and translation is not None and translation.source_revision is not None:
             translated_from = await repo.revision(source.id, translation.source_revision)
+    return export_data(document, source_head, locale, translation, translated_from)
+
+
+def export_data(
+    document: Document,
+    source: Revision,
+    locale: str,
+    translation: Revision | None = None,
+    translated_from: Revision | None = None,
+) -> ExportData:
+    """What a file for ``locale`` holds: the source's segments, the translation's texts, drift since its source."""
     return ExportData(
         document=document,
         label=_label(document),
         source_locale=document.source_locale,
-        source_revision=source_head,
+        source_revision=source,
         target_locale=locale,
         translated_from=translation.source_revision if translation else None,
         translation_date=translation.created_at if translation else None,
-        units=_units(source_head, translation, translated_from),
+        units=_units(source, translation, translated_from),
     )
 
 
@@ -325,8 +359,83 @@ def _with_previous(content: bytes, previous: Mapping[str, str]) -> bytes:
     return "\n".join(out).encode("utf-8")
 
 
+_PC_ATTRIBUTES: dict[str, dict[str, str]] = {
+    "strong": {"type": "fmt", "subType": "xlf:b"},
+    "em": {"type": "fmt", "subType": "xlf:i"},
+    # A translation keeps every link target of its segment: the link may move, not go.
+    "a": {"type": "link", "canDelete": "no"},
+}
+
+
+def _end_code(piece: InlinePiece) -> str:
+    return f"</{piece.element}>"
+
+
+def _inline_ids(pieces: Sequence[InlinePiece], source: Sequence[InlinePiece] | None = None) -> list[str]:
+    """An id for each ``<ph>`` and ``<pc>``: 1, 2… in the source.
+
+    In the target, the id of the source element with the same code (its n-th use for the n-th),
+    else a new one: XLIFF pairs a target's inline element with the source's of the same id.
+    """
+    codes = [piece.text for piece in pieces if piece.kind in ("fact", "start")]
+    if source is None:
+        return [str(number) for number in range(1, len(codes) + 1)]
+    source_codes = [piece.text for piece in source if piece.kind in ("fact", "start")]
+    free: dict[str, list[str]] = {}
+    for number, code in enumerate(source_codes, start=1):
+        free.setdefault(code, []).append(str(number))
+    ids: list[str] = []
+    extra = len(source_codes)
+    for code in codes:
+        if free.get(code):
+            ids.append(free[code].pop(0))
+        else:
+            extra += 1
+            ids.append(str(extra))
+    return ids
+
+
+def _append_text(parent: ET.Element, text: str) -> None:
+    """Add ``text`` at the end of ``parent``'s content, each character XML refuses as a ``<cp>``."""
+    position = 0
+    for match in NOT_IN_XML.finditer(text):
+        _append_plain(parent, text[position : match.start()])
+        ET.SubElement(parent, _X + "cp", {"hex": f"{ord(match.group()):04X}"})
+        position = match.end()
+    _append_plain(parent, text[position:])
+
+
+def _append_plain(parent: ET.Element, text: str) -> None:
+    if not text:
+        return
+    if len(parent):
+        parent[-1].tail = (parent[-1].tail or "") + text
+    else:
+        parent.text = (parent.text or "") + text
+
+
+def _write_inline(
+    parent: ET.Element, pieces: Sequence[InlinePiece], ids: Sequence[str], data: Mapping[str, str]
+) -> None:
+    """Pieces as XLIFF content: text, ``<ph>`` for a fact, ``<pc>`` around a mark's or a link's words."""
+    stack = [parent]
+    numbers = iter(ids)
+    for piece in pieces:
+        if piece.kind == "text":
+            _append_text(stack[-1], piece.text)
+        elif piece.kind == "fact":
+            attributes = {"id": next(numbers), "dataRef": data[piece.text], "type": "other"}
+            attributes |= {"subType": "liaison:fact", "canCopy": "no", "canDelete": "no", "disp": xml_safe(piece.text)}
+            ET.SubElement(stack[-1], _X + "ph", attributes)
+        elif piece.kind == "start":
+            attributes = {"id": next(numbers), "dataRefStart": data[piece.text], "dataRefEnd": data[_end_code(piece)]}
+            stack.append(ET.SubElement(stack[-1], _X + "pc", attributes | _PC_ATTRIBUTES[piece.element or ""]))
+        else:
+            stack.pop()
+
+
 def render_xliff(data: ExportData) -> bytes:
-    """The export as an XLIFF 2.0 document (one unit per segment)."""
+    """The export as an XLIFF 2.0 document (one unit per segment, marks, links and facts as inline elements)."""
     ET.register_namespace("", XLIFF_NAMESPACE)
     ET.register_namespace("liaison", LIAISON_NAMESPACE)
     root = ET.Element(_X + "xliff", {"version": "2.0", "srcLang": data.source_locale, "trgLang": data.target_locale})
@@ -340,18 +449,22 @@ def render_xliff(data: ExportData) -> bytes:
             f"{{{_XML_NAMESPACE}}}space": "preserve",
             _L + "document": str(data.document.id),
             _L + "sourceRevision": str(data.source_revision.number),
-            _L + "label": data.label,
+            _L + "label": xml_safe(data.label),
+            _L + "inline": INLINE_CODES,
             **({_L + "translatedFrom": str(data.translated_from)} if data.translated_from else {}),
         },
     )
     notes = ET.SubElement(file, _X + "notes")
-    ET.SubElement(notes, _X + "note", {"category": "liaison"}).text = (
+    ET.SubElement(notes, _X + "note", {"category": "liaison"}).text = xml_safe(
         f"{data.label} (document {data.document.id}), {data.source_locale} revision "
-        f"{data.source_revision.number} -> {data.target_locale}. Keep every {{fact:...}} placeholder and the "
-        '<em>, <strong> and <a href="..."> markup (as text); segments in state "initial" with a '
-        '"previous-source" note changed in the source since the current translation: check them '
-        'and set state="translated".'
+        f"{data.source_revision.number} -> {data.target_locale}. Fact placeholders are <ph> elements: keep each "
+        "one, once. Marks and links are <pc> elements around their words: keep each link; their codes are in "
+        '<originalData>, not to be changed. Segments in state "initial" with a "previous-source" note changed '
+        'in the source since the current translation: check them and set state="translated".'
     )
+    # Inline content is written after ET.indent, which would otherwise put whitespace into it.
+    fills: list[tuple[ET.Element, Sequence[InlinePiece], Sequence[str], Mapping[str, str]]] = []
+    codes: list[tuple[ET.Element, str]] = []
     for unit in data.units:
         element = ET.SubElement(file, _X + "unit", {"id": unit.segment.id})
         unit_notes = ET.SubElement(element, _X + "notes")
@@ -360,12 +473,25 @@ def render_xliff(data: ExportData) -> bytes:
             ET.SubElement(
                 unit_notes, _X + "note", {"category": "previous-source", "appliesTo": "source"}
             ).text = unit.previous_source
+        source = inline_pieces(unit.segment.spans)
+        target = inline_pieces(unit.target_spans) if unit.target is not None else []
+        data_ids: dict[str, str] = {}
+        for piece in (*source, *target):
+            if piece.kind != "text":
+                data_ids.setdefault(piece.text, f"d{len(data_ids) + 1}")
+        if data_ids:
+            original = ET.SubElement(element, _X + "originalData")
+            codes += [(ET.SubElement(original, _X + "data", {"id": ref}), code) for code, ref in data_ids.items()]
         attributes = {"translated": {"state": "translated"}, "fuzzy": {"state": "initial"}}.get(unit.state, {})
         segment = ET.SubElement(element, _X + "segment", attributes)
-        ET.SubElement(segment, _X + "source").text = unit.segment.text
+        fills.append((ET.SubElement(segment, _X + "source"), source, _inline_ids(source), data_ids))
         if unit.target is not None:
-            ET.SubElement(segment, _X + "target").text = unit.target
+            fills.append((ET.SubElement(segment, _X + "target"), target, _inline_ids(target, source), data_ids))
     ET.indent(root)
+    for data_element, code in codes:
+        _append_text(data_element, code)
+    for parent, pieces, ids, refs in fills:
+        _write_inline(parent, pieces, ids, refs)
     content: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     # XML parsers turn a raw carriage return into a line feed; as a character reference it survives.
     return content.replace(b"\r", b"&#13;") + b"\n"
@@ -435,13 +561,97 @@ def parse_po(data: bytes) -> ParsedFile:
 _DTD = re.compile(r"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
-def _element_text(element: ET.Element | None) -> tuple[str, str | None]:
-    """Text of a <source> or <target>; a fault when it holds XLIFF inline elements."""
+def _element_text(element: ET.Element | None) -> str:
+    """Text of a <source> or <target> of a file written before the inline elements (none): segment text as it is."""
+    return "" if element is None else element.text or ""
+
+
+class _InlineFault(Exception):
+    """Why the inline content of a <source> or <target> cannot be read."""
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _code_point(element: ET.Element) -> str:
+    found = element.get("hex", "")
+    if not re.fullmatch(r"[0-9A-Fa-f]{1,6}", found) or int(found, 16) > 0x10FFFF:
+        raise _InlineFault(f"<cp hex={_shorten(found)!r}> is not a code point")
+    return chr(int(found, 16))
+
+
+def _plain_text(element: ET.Element) -> str:
+    """Text of a <data>: its characters, each <cp> as its character."""
+    out = [element.text or ""]
+    for child in element:
+        if child.tag == _X + "cp":
+            out.append(_code_point(child))
+        out.append(child.tail or "")
+    return "".join(out)
+
+
+def _code(element: ET.Element, attribute: str, data: Mapping[str, str], kind: str) -> InlinePiece:
+    """The code an inline element names in the unit's <originalData>, checked to be of ``kind``."""
+    name = f"<{_local(element.tag)} id={_shorten(element.get('id', ''))!r}>"
+    ref = element.get(attribute)
+    if ref is None:
+        raise _InlineFault(f"{name} has no {attribute}: keep the inline elements as exported")
+    code = data.get(ref)
+    if code is None:
+        raise _InlineFault(f"{name}: {attribute}={_shorten(ref)!r} names no <data> of the unit")
+    piece = code_piece(code)
+    if piece is None or piece.kind != kind:
+        expected = {"fact": "a fact placeholder", "start": "a mark's or a link's start", "end": "an end"}[kind]
+        raise _InlineFault(f"{name}: the data {_shorten(code)!r} is not {expected}")
+    return piece
+
+
+def _inline_text(element: ET.Element, data: Mapping[str, str], depth: int = 0) -> str:
+    """Segment text of XLIFF inline content: text escaped, ``<ph>``/``<pc>`` as their codes, ``<cp>`` as a character."""
+    if depth > _MAX_NESTING:
+        raise _InlineFault(f"inline elements nested more than {_MAX_NESTING} deep")
+    out = [escape_text(element.text or "")]
+    for child in element:
+        if child.tag == _X + "cp":
+            out.append(escape_text(_code_point(child)))
+        elif child.tag == _X + "ph":
+            out.append(_code(child, "dataRef", data, "fact").text)
+        elif child.tag == _X + "pc":
+            start = _code(child, "dataRefStart", data, "start")
+            end = _code(child, "dataRefEnd", data, "end")
+            if end.element != start.element:
+                raise _InlineFault(
+                    f"<pc id={_shorten(child.get('id', ''))!r}>: {start.text!r} does not end with {end.text!r}"
+                )
+            out += [start.text, _inline_text(child, data, depth + 1), end.text]
+        elif child.tag == _X + "mrk":
+            out.append(_inline_text(child, data, depth + 1))  # an annotation: its content is the text
+        else:
+            raise _InlineFault(f"<{_local(child.tag)}> is not read: facts are <ph>, marks and links <pc>, as exported")
+        out.append(escape_text(child.tail or ""))
+    return "".join(out)
+
+
+def _unit_data(unit: ET.Element) -> dict[str, str]:
+    """The unit's <originalData>: data id -> code."""
+    found: dict[str, str] = {}
+    for original in unit.findall(_X + "originalData"):
+        for entry in original.findall(_X + "data"):
+            found.setdefault(entry.get("id", ""), _plain_text(entry))
+    return found
+
+
+def _content_text(element: ET.Element | None, data: Mapping[str, str] | None) -> tuple[str, str | None]:
+    """Segment text of a <source> or <target>, and why it cannot be read (None when it can)."""
+    if data is None:
+        return _element_text(element), None
     if element is None:
         return "", None
-    if len(element):
-        return "", "XLIFF inline elements are not read: keep the markup as text, as exported"
-    return element.text or "", None
+    try:
+        return _inline_text(element, data), None
+    except _InlineFault as exc:
+        return "", str(exc)
 
 
 def parse_xliff(data: bytes) -> ParsedFile:
@@ -464,18 +674,23 @@ def parse_xliff(data: bytes) -> ParsedFile:
     if len(files) != 1:
         raise _unreadable("XLIFF", f"{len(files)} <file> elements; one is expected")
     file = files[0]
+    # Files exported before the inline elements hold segment text as text; any inline element means the new form.
+    inline = file.get(_L + "inline") == INLINE_CODES or any(
+        len(content) for tag in ("source", "target") for content in file.iter(_X + tag)
+    )
     entries: list[FileEntry] = []
     for unit in file.iter(_X + "unit"):
         sources: list[str] = []
         targets: list[str] = []
         needs_review = False
         fault = None
+        codes = _unit_data(unit) if inline else None
         for part in unit:
             if part.tag not in (_X + "segment", _X + "ignorable"):
                 continue
-            source, source_fault = _element_text(part.find(_X + "source"))
+            source, source_fault = _content_text(part.find(_X + "source"), codes)
             target_element = part.find(_X + "target")
-            target, target_fault = _element_text(target_element)
+            target, target_fault = _content_text(target_element, codes)
             fault = fault or source_fault or target_fault
             sources.append(source)
             targets.append(target)
@@ -613,8 +828,12 @@ async def import_translation(
     data: bytes,
     file_format: FileFormat,
     message: str = "",
-) -> RevisionOut:
-    """Write the translation an uploaded file holds as a new revision of ``locale``; nothing when refused."""
+) -> revisions.Written:
+    """Write the translation an uploaded file holds as a new revision of ``locale``.
+
+    Nothing is written when the file is refused, or when its translation is the head's (then
+    ``created`` is false and the revision is the head).
+    """
     async with db.reading() as repo:
         document, site = await load_document(repo, document_id, principal)
         locale = checked_locale(locale_tag, site)
