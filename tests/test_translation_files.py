@@ -1083,13 +1083,13 @@ async def test_exports_are_well_formed_whatever_the_stored_text_holds(
     hostile = NOT_IN_XML if database_url.startswith("sqlite") else NOT_IN_XML.replace("\x00", "")
     title = f"Titre {hostile} fin"
     blocks = [
-        # The repository checks span text on reading (no C0 controls there); titles and link targets it does not.
-        {"type": "paragraph", "id": "p", "content": [{"type": "text", "text": "a\ufffe\uffffb <&> {}"}]},
+        # The repository checks blocks on reading (the input rules of text and links); titles it does not.
+        {"type": "paragraph", "id": "p", "content": [{"type": "text", "text": "a\u202eb <&> {}"}]},
         {
             "type": "paragraph",
             "id": "q",
             "content": [
-                {"type": "text", "text": "lien", "marks": ["strong"], "link": f"https://e.example/{hostile[:3]}\ufffe"},
+                {"type": "text", "text": "lien", "marks": ["strong"], "link": "https://e.example/?a&b"},
                 {"type": "fact", "key": "network.embassy_count"},
             ],
         },
@@ -1119,22 +1119,29 @@ async def test_exports_are_well_formed_whatever_the_stored_text_holds(
         assert texts == {entry.context: entry.id for entry in po_catalog(po) if entry.id}
 
 
-async def test_noncharacters_in_a_title_and_text_round_trip_through_both_formats(
+async def test_a_translation_file_holding_a_noncharacter_is_refused_and_writes_nothing(
     client: Client, admin: dict[str, str], seeded: Database
 ) -> None:
+    """A file may carry U+FFFE as a reference (well-formed), but text refuses it, as the API does."""
     doc = await page_id(seeded, "in-new-delhi", SLUG)
-    title = "Visas \ufffe et \uffff"
-    blocks = [{"type": "paragraph", "id": "p", "content": [{"type": "text", "text": "x\ufffey"}]}]
-    await write(client, admin, doc, "fr", {"title": title, "blocks": blocks, "base_revision": 1})
+    before = await dump(seeded)
     for fmt, media_type in (("po", PO_TYPE), ("xliff", XLIFF_TYPE)):
         content = await export(client, admin, doc, fmt)
-        filled = filled_po(content) if fmt == "po" else filled_xliff(content)
+        if fmt == "po":
+            filled = filled_po(content, lambda segment_id, text: text + "&#xFFFE;" if segment_id == "title" else text)
+        else:
+
+            def noncharacter_in_title(unit: ET.Element, target: ET.Element) -> None:
+                if unit.get("id") == "title":
+                    ET.SubElement(target, XLIFF + "cp", hex="FFFE")
+
+            filled = filled_xliff(content, noncharacter_in_title)
         response = await upload(client, admin, doc, filled, media_type=media_type)
-        assert response.status_code in (200, 201), response.text
-        created = response.json()
-        assert created["title"] == "EN: " + title
-        assert created["blocks"][0]["content"][0]["text"] == "EN: x\ufffey"
-    assert created["number"] == 2, "the second format's file held the same translation"
+        assert response.status_code == 422, response.text
+        problem = response.json()
+        assert problem["type"] == "urn:liaison:problem:segment-mismatch"
+        assert [(fault["id"], fault["problem"]) for fault in problem["segments"]] == [("title", "invalid")]
+    assert await dump(seeded) == before
 
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
