@@ -145,7 +145,9 @@ def read_blocks(text: str) -> Iterator[Block]:
         body: list[str] = []
         index += 1
         while index < len(lines) and lines[index].strip() != "```":
-            body.append(lines[index][indent:] if lines[index][:indent].isspace() else lines[index].lstrip())
+            # A block inside a list item is indented with the item: drop that indent, keep the rest.
+            inside = lines[index][:indent]
+            body.append(lines[index][indent:] if inside.isspace() or not inside else lines[index].lstrip())
             index += 1
         start = index - len(body)
         yield Block(fence["lang"], "\n".join(body), start, (mark["kind"], mark["value"]) if mark else None, heading)
@@ -395,7 +397,8 @@ def test_the_markers_are_well_formed(name: str) -> None:
             assert MARKER.match(line), f"{name}: malformed marker {line!r}"
     for block in read_blocks(text):
         where = f"{name}:{block.line}"
-        assert block.lang in {"", "sh", "json", "text", "html"}, f"{where}: a block of unknown language {block.lang!r}"
+        known = {"", "sh", "json", "text", "html", "xml"}
+        assert block.lang in known, f"{where}: a block of unknown language {block.lang!r}"
         if block.marker and block.marker[0] == "not run":
             assert block.lang == "sh", f"{where}: 'not run' is for sh blocks"
             assert block.marker[1], f"{where}: 'not run' needs a reason"
