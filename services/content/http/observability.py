@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from litestar import Request, Response, get
 from litestar.enums import ScopeType
+from litestar.openapi import ResponseSpec
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -84,7 +85,7 @@ def observability_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-@get("/health/live", include_in_schema=True, tags=["operations"])
+@get("/health/live", summary="Liveness", include_in_schema=True, tags=["operations"])
 async def live() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok"}
@@ -102,7 +103,12 @@ async def _check_redis(request: Request[Any, Any, Any]) -> str:
     return "ok"
 
 
-@get("/health/ready", tags=["operations"])
+@get(
+    "/health/ready",
+    summary="Readiness",
+    tags=["operations"],
+    responses={503: ResponseSpec(dict[str, str], description="Not ready: the checks say what is wrong")},
+)
 async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     """Readiness: database reachable and migrated to head (503 otherwise); Redis state is reported.
 
@@ -158,7 +164,7 @@ async def _refresh_pipeline_gauges(request: Request[Any, Any, Any]) -> None:
         pass
 
 
-@get("/metrics", tags=["operations"])
+@get("/metrics", summary="Prometheus metrics", media_type="text/plain", tags=["operations"])
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Prometheus metrics: requests and latency by route and status, outbox backlog, streams and groups."""
     with contextlib.suppress(sa.exc.SQLAlchemyError, OSError):
