@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Litestar
+from litestar.enums import ScopeType
 from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,7 +22,7 @@ def complete_allow(app: Litestar, inner: ASGIApp) -> ASGIApp:
     headers = {template: ", ".join(sorted(methods)).encode() for template, methods in allowed.items()}
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "OPTIONS":
+        if scope["type"] != ScopeType.HTTP or scope.get("method") != "OPTIONS":
             await inner(scope, receive, send)
             return
 

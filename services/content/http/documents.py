@@ -116,7 +116,12 @@ class DocumentController(Controller):
         """Compare two revisions: blocks added, removed, moved, changed (with word-level changes)."""
         return await revisions.diff(db, principal, document_id, locale, from_revision, to_revision)
 
-    @post(VARIANT + "/publish", status_code=200, summary="Publish a revision", responses=problems(400, 401, 403, 404, 413, 422))
+    @post(
+        VARIANT + "/publish",
+        status_code=200,
+        summary="Publish a revision",
+        responses=problems(400, 401, 403, 404, 413, 422),
+    )
     async def publish(
         self,
         db: DB,
@@ -128,10 +133,13 @@ class DocumentController(Controller):
         """Make the given revision the live one."""
         return await revisions.publish(db, principal, document_id, locale, data)
 
-    @post(VARIANT + "/unpublish", status_code=200, summary="Unpublish a variant", responses=problems(400, 401, 403, 404, 422))
-    async def unpublish(
-        self, db: DB, principal: Caller, document_id: PathNumber, locale: LocalePath
-    ) -> PublicationOut:
+    @post(
+        VARIANT + "/unpublish",
+        status_code=200,
+        summary="Unpublish a variant",
+        responses=problems(400, 401, 403, 404, 422),
+    )
+    async def unpublish(self, db: DB, principal: Caller, document_id: PathNumber, locale: LocalePath) -> PublicationOut:
         """Take the variant offline (its revisions are kept)."""
         return await revisions.unpublish(db, principal, document_id, locale)
 

@@ -88,9 +88,7 @@ class FactController(Controller):
         return _with_etag(await facts.update_fact(db, principal, fact_scope, key, data, if_match_number(if_match, "v")))
 
     @get(FACT + "/versions", summary="List a fact's versions", security=BEARER, responses=problems(401, 403, 404))
-    async def fact_history(
-        self, db: DB, principal: Caller, fact_scope: FactScopePath, key: FactKeyPath
-    ) -> FactHistory:
+    async def fact_history(self, db: DB, principal: Caller, fact_scope: FactScopePath, key: FactKeyPath) -> FactHistory:
         """Every version of a fact, newest first."""
         return await facts.fact_history(db, principal, fact_scope, key)
 

@@ -117,7 +117,7 @@ def known_locales() -> tuple[str, ...]:
     return tuple(sorted({normalize_locale(name.replace("_", "-")) for name in localedata.locale_identifiers()}))
 
 
-def _structs() -> list[type[msgspec.Struct]]:
+def body_structs() -> list[type[msgspec.Struct]]:
     """Every msgspec Struct of the ``schemas`` package (the API's bodies)."""
     found: dict[str, type[msgspec.Struct]] = {}
     for module_info in pkgutil.iter_modules(schemas.__path__):
@@ -153,7 +153,7 @@ def _use_msgspec_schemas(document: dict[str, Any]) -> None:
     ``additionalProperties: false`` for ``forbid_unknown_fields``; msgspec's says exactly what it checks.
     """
     components = document.setdefault("components", {}).setdefault("schemas", {})
-    structs = [struct for struct in _structs() if struct.__name__ in components]
+    structs = [struct for struct in body_structs() if struct.__name__ in components]
     _, exact = msgspec.json.schema_components(structs, ref_template=_COMPONENTS + "{name}")
     components.update(exact)
 
@@ -188,7 +188,7 @@ def _is_problem(content: dict[str, Any]) -> bool:
 
 @cache
 def _python_space_class() -> str:
-    """The characters Python's ``\\s`` matches, as the inside of an ECMA-262 character class."""
+    r"""The characters Python's ``\s`` matches, as the inside of an ECMA-262 character class."""
     spaces = [code for code in range(0x110000) if re.match(r"\s", chr(code))]
     ranges: list[list[int]] = []
     for code in spaces:
@@ -204,10 +204,10 @@ def _python_space_class() -> str:
 
 
 def ecma_pattern(pattern: str) -> str:
-    """``pattern`` (a Python regular expression, as msgspec checks it) with the meaning it has in JSON Schema.
+    r"""``pattern`` (a Python regular expression, as msgspec checks it) with the meaning it has in JSON Schema.
 
-    JSON Schema reads patterns as ECMA-262, where ``\\s`` is another set of characters than Python's
-    (Python's takes in U+001C to U+001F and U+0085, for one): ``\\s`` is written out as Python's set.
+    JSON Schema reads patterns as ECMA-262, where ``\s`` is another set of characters than Python's
+    (Python's takes in U+001C to U+001F and U+0085, for one): ``\s`` is written out as Python's set.
     """
     out: list[str] = []
     in_class = False
