@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -227,11 +226,11 @@ async def test_options_lists_every_method_of_the_route(
     assert response.headers["allow"] == methods
 
 
-def test_every_body_struct_is_a_component() -> None:
-    # finish_document finds the Structs by scanning the schemas package: none may hide elsewhere.
+def test_body_structs_have_one_name_each() -> None:
+    # Components are named after their Struct: two Structs of one name would share a schema.
     names = [struct.__name__ for struct in body_structs()]
     assert len(names) == len(set(names))
-    assert all(issubclass(struct, msgspec.Struct) for struct in body_structs())
+    assert {"SiteCreate", "RevisionCreate", "FactCreate", "Problem", "PageRender"} <= set(names)
 
 
 class _Resources(HTMLParser):

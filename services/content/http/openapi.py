@@ -33,6 +33,7 @@ from schemas.documents import MAX_NUMBER, Slug
 from schemas.facts import FactScope, LocaleTag
 from schemas.problems import Problem
 from schemas.sites import SiteKey
+from services.content.domain.errors import InvalidLocale
 from services.content.domain.locales import normalize_locale
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -114,18 +115,26 @@ FactKeyPath = _path_string(FactKey, "Fact key")
 @cache
 def known_locales() -> tuple[str, ...]:
     """Every locale the service accepts, in its canonical BCP 47 spelling (Babel's locales)."""
-    return tuple(sorted({normalize_locale(name.replace("_", "-")) for name in localedata.locale_identifiers()}))
+    accepted = set()
+    for name in localedata.locale_identifiers():
+        tag = name.replace("_", "-")
+        try:
+            if normalize_locale(tag) == tag:
+                accepted.add(tag)
+        except InvalidLocale:  # a locale Babel has data for, which the service's rules refuse
+            continue
+    return tuple(sorted(accepted))
 
 
 def body_structs() -> list[type[msgspec.Struct]]:
     """Every msgspec Struct of the ``schemas`` package (the API's bodies)."""
-    found: dict[str, type[msgspec.Struct]] = {}
+    found: list[type[msgspec.Struct]] = []
     for module_info in pkgutil.iter_modules(schemas.__path__):
         module = importlib.import_module(f"schemas.{module_info.name}")
-        for name, value in vars(module).items():
+        for value in vars(module).values():
             if inspect.isclass(value) and issubclass(value, msgspec.Struct) and value.__module__ == module.__name__:
-                found[name] = value
-    return list(found.values())
+                found.append(value)
+    return found
 
 
 def _walk(node: Any) -> Any:
