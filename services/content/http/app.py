@@ -5,20 +5,31 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from litestar import Litestar
+from litestar import Litestar, Router
+from litestar.datastructures import ResponseHeader
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
+from swagger_ui_bundle import swagger_ui_path
 
 from services.content import i18n
 from services.content.doorbell import Doorbell
+from services.content.http.allow import complete_allow
 from services.content.http.changes import ChangeController
 from services.content.http.dependencies import provide_db, provide_principal
 from services.content.http.documents import DocumentController
 from services.content.http.facts import FactController
 from services.content.http.json_bodies import JSONRequest
 from services.content.http.observability import live, metrics, observability_middleware, ready
+from services.content.http.openapi import (
+    ASSETS_PATH,
+    SCHEMA_PAGE_POLICY,
+    STATIC_DIRECTORY,
+    ExactJsonRenderPlugin,
+    OfflineSwaggerPlugin,
+    refuse_unknown_schema_paths,
+)
 from services.content.http.pages import PageController, provide_delivery
 from services.content.http.problems import exception_handlers
 from services.content.http.sites import SiteController
@@ -103,7 +114,22 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
                 "(application/problem+json) whose `type` is a stable `urn:liaison:problem:<name>`."
             ),
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            use_handler_docstrings=True,
+            # Swagger UI at /schema and /schema/swagger, from files the service serves itself.
+            render_plugins=[OfflineSwaggerPlugin(path=["/", "/swagger"]), ExactJsonRenderPlugin()],
+            openapi_router=Router(
+                "/schema",
+                route_handlers=[
+                    create_static_files_router(
+                        ASSETS_PATH.removeprefix("/schema"),
+                        directories=[STATIC_DIRECTORY, swagger_ui_path],
+                        name="schema-assets",
+                    )
+                ],
+                include_in_schema=False,
+                before_request=refuse_unknown_schema_paths,
+                response_headers=[ResponseHeader(name="Content-Security-Policy", value=SCHEMA_PAGE_POLICY)],
+            ),
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(
@@ -116,6 +142,6 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
     # Outermost, around Litestar's exception handling and router, rather than a route middleware:
     # requests no route matches (404, 405) and errors turned into problems are counted and carry
     # their request id too.
-    app.asgi_handler = observability_middleware(app.asgi_handler)
+    app.asgi_handler = observability_middleware(complete_allow(app, app.asgi_handler))
     app.state.metrics_token = settings.metrics_token
     return app

@@ -8,8 +8,9 @@ from litestar import Controller, Request, get
 from litestar.params import QueryParameter
 
 from schemas.events import ChangeFeed
+from schemas.sites import SiteKey
 from services.content.http.dependencies import DB
-from services.content.http.openapi import problems
+from services.content.http.openapi import pattern_of, problems
 from services.content.usecases.change_feed import changes
 
 
@@ -19,12 +20,12 @@ class ChangeController(Controller):
     path = "/v1/changes"
     tags = ["changes"]
 
-    @get("/", responses=problems(400, 404, 410))
+    @get("/", summary="Read the change feed of a site", responses=problems(400, 404, 410))
     async def list_changes(
         self,
         request: Request[Any, Any, Any],
         db: DB,
-        site: Annotated[str, QueryParameter(description="Site key")],
+        site: Annotated[str, QueryParameter(description="Site key", schema_extra={"pattern": pattern_of(SiteKey)})],
         after: Annotated[int, QueryParameter(ge=0, le=2**31 - 1, description="Last sequence the caller has")] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> ChangeFeed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, delete, get, post
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import HeaderParameter, JSONBody, QueryParameter
 
 from schemas.diffs import RevisionDiff
 from schemas.documents import (
@@ -20,12 +20,17 @@ from schemas.documents import (
     RevisionPage,
 )
 from services.content.http.dependencies import DB, Caller, PathNumber, if_match_tag
-from services.content.http.openapi import BEARER, problems, unchanged_head
+from services.content.http.openapi import BEARER, LocalePath, integer_pattern, problems, unchanged_head
 from services.content.usecases import documents, revisions
 
 IfMatch = Annotated[
     str | None,
-    HeaderParameter(name="If-Match", required=False, description='ETag of the head the write is based on, e.g. "r3"'),
+    HeaderParameter(
+        name="If-Match",
+        required=False,
+        description='ETag of the head the write is based on, e.g. "r3"',
+        schema_extra={"pattern": f'^"r{integer_pattern(MAX_NUMBER)}"$', "examples": ['"r1"']},
+    ),
 ]
 VARIANT = "/{document_id:int}/variants/{locale:str}"
 
@@ -46,17 +51,17 @@ class DocumentController(Controller):
     tags = ["documents"]
     security = BEARER
 
-    @post("/", responses=problems(400, 401, 403, 409, 413, 422))
+    @post("/", summary="Create a document", responses=problems(400, 401, 403, 409, 413, 422))
     async def create_document(self, db: DB, principal: Caller, data: JSONBody[DocumentCreate]) -> DocumentOut:
         """Create a page (of one site) or a fragment (shared by all sites)."""
         return await documents.create_document(db, principal, data)
 
-    @get("/{document_id:int}", responses=problems(401, 403, 404))
+    @get("/{document_id:int}", summary="Read a document", responses=problems(400, 401, 403, 404))
     async def get_document(self, db: DB, principal: Caller, document_id: PathNumber) -> DocumentOut:
         """Read a document with each variant's head and published revision."""
         return await documents.get_document(db, principal, document_id)
 
-    @delete("/{document_id:int}", responses=problems(401, 403, 404, 409))
+    @delete("/{document_id:int}", summary="Delete a document", responses=problems(400, 401, 403, 404, 409))
     async def delete_document(self, db: DB, principal: Caller, document_id: PathNumber) -> None:
         """Delete a document; refused while published content includes it."""
         await documents.delete_document(db, principal, document_id)
@@ -64,6 +69,7 @@ class DocumentController(Controller):
     @post(
         VARIANT + "/revisions",
         status_code=201,
+        summary="Write a revision",
         responses=unchanged_head("the body holds") | problems(400, 401, 403, 404, 409, 413, 422, 428),
     )
     async def create_revision(
@@ -71,7 +77,7 @@ class DocumentController(Controller):
         db: DB,
         principal: Caller,
         document_id: PathNumber,
-        locale: FromPath[str],
+        locale: LocalePath,
         data: JSONBody[RevisionCreate],
         if_match: IfMatch = None,
     ) -> Response[RevisionOut]:
@@ -83,13 +89,13 @@ class DocumentController(Controller):
         tag = if_match_tag(if_match, "r")
         return _written(await revisions.create_revision(db, principal, document_id, locale, data, tag))
 
-    @get(VARIANT + "/revisions", responses=problems(400, 401, 403, 404))
+    @get(VARIANT + "/revisions", summary="List a variant's revisions", responses=problems(400, 401, 403, 404, 422))
     async def history(
         self,
         db: DB,
         principal: Caller,
         document_id: PathNumber,
-        locale: FromPath[str],
+        locale: LocalePath,
         cursor: Annotated[
             int | None, QueryParameter(ge=1, le=MAX_NUMBER, description="next_cursor of the previous page")
         ] = None,
@@ -98,56 +104,65 @@ class DocumentController(Controller):
         """List a variant's revisions, newest first, a page at a time."""
         return await revisions.history(db, principal, document_id, locale, cursor, limit)
 
-    @get(VARIANT + "/revisions/{number:int}", responses=problems(400, 401, 403, 404))
+    @get(VARIANT + "/revisions/{number:int}", summary="Read a revision", responses=problems(400, 401, 403, 404, 422))
     async def get_revision(
-        self, db: DB, principal: Caller, document_id: PathNumber, locale: FromPath[str], number: PathNumber
+        self, db: DB, principal: Caller, document_id: PathNumber, locale: LocalePath, number: PathNumber
     ) -> Response[RevisionOut]:
         """Read one revision, draft or not."""
         return _with_etag(await revisions.get_revision(db, principal, document_id, locale, number))
 
-    @get(VARIANT + "/diff", responses=problems(400, 401, 403, 404))
+    @get(VARIANT + "/diff", summary="Compare two revisions", responses=problems(400, 401, 403, 404, 422))
     async def diff(
         self,
         db: DB,
         principal: Caller,
         document_id: PathNumber,
-        locale: FromPath[str],
+        locale: LocalePath,
         from_revision: Annotated[int, QueryParameter(name="from", ge=1, le=MAX_NUMBER)],
         to_revision: Annotated[int, QueryParameter(name="to", ge=1, le=MAX_NUMBER)],
     ) -> RevisionDiff:
         """Compare two revisions: blocks added, removed, moved, changed (with word-level changes)."""
         return await revisions.diff(db, principal, document_id, locale, from_revision, to_revision)
 
-    @post(VARIANT + "/publish", status_code=200, responses=problems(400, 401, 403, 404, 422))
+    @post(
+        VARIANT + "/publish",
+        status_code=200,
+        summary="Publish a revision",
+        responses=problems(400, 401, 403, 404, 413, 422),
+    )
     async def publish(
         self,
         db: DB,
         principal: Caller,
         document_id: PathNumber,
-        locale: FromPath[str],
+        locale: LocalePath,
         data: JSONBody[PublishRequest],
     ) -> PublicationOut:
         """Make the given revision the live one."""
         return await revisions.publish(db, principal, document_id, locale, data)
 
-    @post(VARIANT + "/unpublish", status_code=200, responses=problems(400, 401, 403, 404))
-    async def unpublish(
-        self, db: DB, principal: Caller, document_id: PathNumber, locale: FromPath[str]
-    ) -> PublicationOut:
+    @post(
+        VARIANT + "/unpublish",
+        status_code=200,
+        summary="Unpublish a variant",
+        responses=problems(400, 401, 403, 404, 422),
+    )
+    async def unpublish(self, db: DB, principal: Caller, document_id: PathNumber, locale: LocalePath) -> PublicationOut:
         """Take the variant offline (its revisions are kept)."""
         return await revisions.unpublish(db, principal, document_id, locale)
 
     @post(
         VARIANT + "/revert",
         status_code=201,
-        responses=unchanged_head("the head already holds") | problems(400, 401, 403, 404, 409, 422, 428),
+        summary="Revert to an older revision",
+        responses=unchanged_head("the head already holds") | problems(400, 401, 403, 404, 409, 413, 422, 428),
     )
     async def revert(
         self,
         db: DB,
         principal: Caller,
         document_id: PathNumber,
-        locale: FromPath[str],
+        locale: LocalePath,
         data: JSONBody[RevertRequest],
         if_match: IfMatch = None,
     ) -> Response[RevisionOut]:

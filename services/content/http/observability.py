@@ -12,12 +12,14 @@ from typing import Any
 import sqlalchemy as sa
 from litestar import Request, Response, get
 from litestar.enums import ScopeType
+from litestar.openapi import ResponseSpec
 from litestar.types import ASGIApp, Receive, Scope, Send
 from litestar.types import Message as ASGIMessage
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from services.content.domain.errors import Unauthenticated
 from services.content.domain.messages import N_, Message
+from services.content.http.openapi import problems
 from services.content.storage.database import Database
 from services.content.storage.migrate import current_revision_of, head_revision
 from services.content.storage.outbox import OutboxQueries
@@ -94,7 +96,7 @@ def observability_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-@get("/health/live", include_in_schema=True, tags=["operations"])
+@get("/health/live", summary="Liveness", include_in_schema=True, tags=["operations"])
 async def live() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok"}
@@ -112,7 +114,12 @@ async def _check_redis(request: Request[Any, Any, Any]) -> str:
     return "ok"
 
 
-@get("/health/ready", tags=["operations"])
+@get(
+    "/health/ready",
+    summary="Readiness",
+    tags=["operations"],
+    responses={503: ResponseSpec(dict[str, str], description="Not ready: the checks say what is wrong")},
+)
 async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     """Readiness: database reachable and migrated to head (503 otherwise); Redis state is reported.
 
@@ -179,7 +186,13 @@ def _require_metrics_token(request: Request[Any, Any, Any]) -> None:
         raise Unauthenticated(Message(N_("/metrics needs 'Authorization: Bearer <LIAISON_METRICS_TOKEN>'")))
 
 
-@get("/metrics", tags=["operations"])
+@get(
+    "/metrics",
+    summary="Prometheus metrics",
+    media_type="text/plain",
+    tags=["operations"],
+    responses=problems(401),
+)
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Prometheus metrics: requests and latency by route and status, outbox backlog, streams and groups.
 

@@ -11,9 +11,9 @@ from litestar import Controller, Request, get
 from litestar.datastructures import Accept, State
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
-from litestar.openapi.spec import OpenAPIType, Operation, Schema
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
 from litestar.openapi.spec import Parameter as OpenAPIParameter
-from litestar.params import FromPath, QueryParameter
+from litestar.params import QueryParameter
 from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
 from schemas.delivery import PageList, PageRender, TranslationReport
@@ -23,7 +23,7 @@ from services.content.domain.locales import normalize_locale
 from services.content.domain.messages import N_, Message
 from services.content.domain.negotiation import parse_accept_language
 from services.content.http.dependencies import Caller, PathNumber
-from services.content.http.openapi import BEARER, problems
+from services.content.http.openapi import BEARER, LOCALE_SHAPE, POSITIVE_NUMBER, SiteKeyPath, SlugPath, problems
 from services.content.http.problems import parameter
 from services.content.http.raw_response import RawResponse
 from services.content.usecases.delivery import Delivery, ServedPage
@@ -93,13 +93,13 @@ class ReadPageOperation(Operation):
             OpenAPIParameter(
                 name="locale",
                 param_in="query",
-                schema=Schema(type=OpenAPIType.STRING, examples=["fr", "en"]),
+                schema=Schema(type=OpenAPIType.STRING, pattern=LOCALE_SHAPE),
                 description="Locale to serve (BCP 47); wins over Accept-Language. An invalid tag is a 400 problem.",
             ),
             OpenAPIParameter(
                 name="min_revision",
                 param_in="query",
-                schema=Schema(type=OpenAPIType.INTEGER, minimum=1),
+                schema=Schema(type=OpenAPIType.INTEGER, minimum=1, maximum=MAX_NUMBER),
                 description=(
                     "Answer 409 instead of a render older than this revision (the database is read again first), "
                     "so a consumer acting on a change event never reads a stale page."
@@ -118,6 +118,8 @@ class ReadPageOperation(Operation):
                 description="ETag of a copy the client holds; 304 with no body when it is still current.",
             ),
         ]
+        if self.responses and isinstance(ok := self.responses.get("200"), OpenAPIResponse) and ok.content:
+            ok.content = {**ok.content, "text/html": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))}
 
 
 class PageController(Controller):
@@ -128,6 +130,7 @@ class PageController(Controller):
 
     @get(
         "/sites/{site:str}/pages/{slug:str}",
+        summary="Read a published page",
         response_description="The published page (JSON, or an HTML fragment for Accept: text/html or a .html slug)",
         operation_class=ReadPageOperation,
         responses={
@@ -139,8 +142,8 @@ class PageController(Controller):
     async def read_page(
         self,
         request: Request[Any, Any, Any],
-        site: FromPath[str],
-        slug: FromPath[str],
+        site: SiteKeyPath,
+        slug: SlugPath,
     ) -> RawResponse:
         """Read a published page in the negotiated locale.
 
@@ -176,12 +179,15 @@ class PageController(Controller):
                 )
         return _respond(served, as_html, headers.get("if-none-match"))
 
-    @get("/sites/{site:str}/pages", responses=problems(400, 404))
+    @get("/sites/{site:str}/pages", summary="List a site's published pages", responses=problems(400, 404))
     async def list_pages(
         self,
         delivery: Reader,
-        site: FromPath[str],
-        cursor: Annotated[str | None, QueryParameter(description="next_cursor of the previous page")] = None,
+        site: SiteKeyPath,
+        cursor: Annotated[
+            str | None,
+            QueryParameter(description="next_cursor of the previous page", schema_extra={"pattern": POSITIVE_NUMBER}),
+        ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
         updated_since: Annotated[
             dt.datetime | None, QueryParameter(description="Only pages whose render changed at or after this time")
@@ -194,7 +200,12 @@ class PageController(Controller):
             updated_since = updated_since.replace(tzinfo=dt.UTC)
         return await delivery.list_pages(site, after, limit, updated_since)
 
-    @get("/documents/{document_id:int}/translations", security=BEARER, responses=problems(401, 403, 404))
+    @get(
+        "/documents/{document_id:int}/translations",
+        summary="Translation status of a document",
+        security=BEARER,
+        responses=problems(400, 401, 403, 404),
+    )
     async def translations(self, delivery: Reader, principal: Caller, document_id: PathNumber) -> TranslationReport:
         """Translation status of every locale: up to date, outdated (with the source's diff) or missing."""
         return await delivery.translations(principal, document_id)

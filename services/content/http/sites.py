@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from litestar import Controller, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 
 from schemas.sites import SiteCreate, SiteOut
 from services.content.http.dependencies import DB, Caller
-from services.content.http.openapi import BEARER, problems
+from services.content.http.openapi import BEARER, SiteKeyPath, problems
 from services.content.usecases import sites
 
 
@@ -17,17 +17,17 @@ class SiteController(Controller):
     path = "/v1/sites"
     tags = ["sites"]
 
-    @post("/", security=BEARER, responses=problems(400, 401, 403, 409, 413, 422))
+    @post("/", summary="Create a site", security=BEARER, responses=problems(400, 401, 403, 409, 413, 422))
     async def create_site(self, db: DB, principal: Caller, data: JSONBody[SiteCreate]) -> SiteOut:
-        """Create a site (admin token for all sites)."""
+        """Create a site with its locales, default locale and fallback chain (an admin token for all sites)."""
         return await sites.create_site(db, principal, data)
 
-    @get("/")
+    @get("/", summary="List the sites")
     async def list_sites(self, db: DB) -> list[SiteOut]:
-        """List every site."""
+        """Every site with its locales, default locale and fallback chain. Public."""
         return await sites.list_sites(db)
 
-    @get("/{key:str}", responses=problems(404))
-    async def get_site(self, db: DB, key: FromPath[str]) -> SiteOut:
-        """Read one site."""
+    @get("/{key:str}", summary="Read a site", responses=problems(404))
+    async def get_site(self, db: DB, key: SiteKeyPath) -> SiteOut:
+        """One site by its key. Public."""
         return await sites.get_site(db, key)

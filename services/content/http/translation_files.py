@@ -7,12 +7,12 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.openapi import ResponseSpec
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
-from litestar.params import FromPath, QueryParameter, RawBody
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, RequestBody, Schema
+from litestar.params import QueryParameter, RawBody
 
 from schemas.documents import RevisionOut
 from services.content.http.dependencies import DB, Caller, PathNumber
-from services.content.http.openapi import BEARER, problems, unchanged_head
+from services.content.http.openapi import BEARER, LocalePath, problems, unchanged_head
 from services.content.usecases import translation_files
 from services.content.usecases.translation_files import MEDIA_TYPES, FileFormat
 
@@ -39,6 +39,18 @@ class ImportOperation(Operation):
         )
 
 
+@dataclass
+class ExportOperation(Operation):
+    """OpenAPI operation of ``export_file``: the file is PO or XLIFF, as ``?format=`` asks."""
+
+    def __post_init__(self) -> None:
+        if self.responses and isinstance(ok := self.responses.get("200"), OpenAPIResponse):
+            ok.content = {
+                MEDIA_TYPES["po"].split(";")[0]: OpenAPIMediaType(schema=_FILE_SCHEMA),
+                MEDIA_TYPES["xliff"].split(";")[0]: OpenAPIMediaType(schema=_FILE_SCHEMA),
+            }
+
+
 class TranslationFileController(Controller):
     """Translation files (PO and XLIFF 2.0) of a document's variants. Every route needs a token."""
 
@@ -48,6 +60,8 @@ class TranslationFileController(Controller):
 
     @get(
         VARIANT + "/export",
+        summary="Export a translation file",
+        operation_class=ExportOperation,
         responses={
             200: ResponseSpec(
                 str,
@@ -62,7 +76,7 @@ class TranslationFileController(Controller):
         db: DB,
         principal: Caller,
         document_id: PathNumber,
-        locale: FromPath[str],
+        locale: LocalePath,
         file_format: Annotated[
             FileFormat, QueryParameter(name="format", description="po (gettext) or xliff (XLIFF 2.0)")
         ] = "po",
@@ -90,6 +104,7 @@ class TranslationFileController(Controller):
     @post(
         VARIANT + "/import",
         status_code=201,
+        summary="Import a translation file",
         operation_class=ImportOperation,
         responses=unchanged_head("the file's translation is") | problems(400, 401, 403, 404, 409, 413, 422),
     )
@@ -99,7 +114,7 @@ class TranslationFileController(Controller):
         db: DB,
         principal: Caller,
         document_id: PathNumber,
-        locale: FromPath[str],
+        locale: LocalePath,
         body: RawBody,
         file_format: Annotated[
             FileFormat | None,
