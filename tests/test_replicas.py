@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from services.content.storage.database import Database
-from tests.sync_support import Process, free_port, sync_env, test_redis_url, wait_http
+from tests.sync_support import PATIENCE, Process, free_port, sync_env, test_redis_url, wait_http
 
 PAGE = "/v1/sites/in-new-delhi/pages/internal-security-section"
 
@@ -40,7 +40,7 @@ def test_a_change_through_one_replica_is_served_by_the_other(
         assert updated.status_code == 200, updated.text
 
         # Replica B learns of the change from the outbox (NOTIFY on PostgreSQL, a short poll on SQLite).
-        deadline = time.monotonic() + 2.0
+        deadline = time.monotonic() + PATIENCE
         while True:
             after = httpx.get(b + PAGE, params={"locale": "en"})
             if after.headers["etag"] != before.headers["etag"] or time.monotonic() > deadline:
