@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import random
 import signal
@@ -28,9 +29,12 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from schemas.events import PageEvent, sequence_text
+from schemas.facts import FactUpdate
+from services.content.demo.loader import SEED_AUTHOR
 from services.content.settings import Settings
 from services.content.storage.database import Database
 from services.content.storage.outbox import OutboxQueries
+from services.content.usecases import facts as fact_usecases
 from services.redis_client import make_redis
 from services.sync import agent as agent_module
 from services.sync import agent_files
@@ -1249,6 +1253,59 @@ async def test_agent_keeps_the_path_of_its_api_url_and_retries_5xx_429_and_no_an
         await redis.aclose()
         await blocking.aclose()
         await runner.cleanup()
+
+
+async def test_agent_logs_the_content_api_going_away_once_and_coming_back_once(
+    cluster: Cluster, db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One line when the content API stops answering and one when it answers again, however many retries come
+    between (docs/production.md): at start (the first resync) and while a batch of events waits."""
+    cluster.relay()
+    run = in_process_run(cluster)
+    agent = in_process_agent(cluster, run)  # its API, cluster.api, is not started yet
+    attempts = 0
+    get = agent._get
+
+    async def counting(
+        path: str, params: Mapping[str, str | int] | None = None, headers: Mapping[str, str] | None = None
+    ) -> Reply:
+        nonlocal attempts
+        attempts += 1
+        return await get(path, params, headers)
+
+    def lines(level: int) -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "liaison.agent" and r.levelno == level]
+
+    monkeypatch.setattr(agent, "_get", counting)
+    stop = asyncio.Event()
+    caplog.set_level(logging.INFO, logger="liaison.agent")
+    task = asyncio.create_task(agent.run(stop))
+    try:
+        await wait_until(lambda: attempts >= 5)  # the first resync, retried with backoff
+        assert len(lines(logging.WARNING)) == 1, lines(logging.WARNING)
+        assert "content API unreachable" in lines(logging.WARNING)[0]
+        server = cluster.serve()
+        await cluster.converge(db)
+        assert [line for line in lines(logging.INFO) if "content API" in line] == [
+            "agent in-new-delhi: content API reachable again"
+        ]
+
+        # Gone while a batch of events waits: each page's fetch fails, then fails again on each retry.
+        assert server.terminate() in (0, -signal.SIGTERM)
+        before = attempts
+        update = msgspec.convert({"value": {"type": "integer", "value": 4242}, "base_version": 1}, FactUpdate)
+        await fact_usecases.update_fact(db, SEED_AUTHOR, "global", COUNT_FACT, update, None)
+        await wait_until(lambda: attempts >= before + 6)
+        assert len(lines(logging.WARNING)) == 2, lines(logging.WARNING)
+        cluster.serve()
+        await cluster.converge(db)
+        assert len(lines(logging.WARNING)) == 2, lines(logging.WARNING)
+        assert sum("content API reachable again" in line for line in lines(logging.INFO)) == 2
+        assert fact_value(run.out / f"{SEEDED_SLUG}.fr.json", COUNT_FACT) == 4242
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, PATIENCE)
+        await close_agent(agent)
 
 
 def test_relay_and_agent_commands_run_on_uvloop_and_fall_back_to_asyncio(monkeypatch: pytest.MonkeyPatch) -> None:
