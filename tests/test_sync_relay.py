@@ -37,10 +37,11 @@ from services.content.http.app import create_app
 from services.content.settings import Settings
 from services.content.storage.database import Database
 from services.content.storage.outbox import OutboxQueries
-from services.content.storage.repository import Repository
+from services.content.storage.repository import RenderKey, Repository
 from services.content.storage.tables import leases, outbox
 from services.content.usecases import changes
 from services.content.usecases import facts as fact_usecases
+from services.content.usecases.delivery import Delivery
 from services.content.usecases.events import encode_event, event_of, page_url
 from services.redis_client import make_redis
 from services.sync.relay import LEASE, Relay, entry_id, stream_key
@@ -326,6 +327,51 @@ async def test_each_render_changing_write_writes_its_outbox_rows(
     for site in SITES:
         numbered = [r["sequence"] for r in sorted(every, key=lambda r: r["id"]) if r["site"] == site]
         assert numbered == list(range(1, len(numbered) + 1)), site
+
+
+async def test_an_unpublish_event_carries_the_etag_of_the_fallback_answer_and_null_once_nothing_is_published(
+    client: Client, admin: dict[str, str], seeded: Database, database_url: str, redis: Redis, prefix: str
+) -> None:
+    """docs/consumer.md: an unpublished locale's URL still answers, with a fallback, and the event carries that
+    answer's ETag; null only when no locale of the page is published any more."""
+    created = await client.post(
+        "/v1/documents", json={"kind": "page", "site": DELHI, "slug": "visas", "source_locale": "fr"}, headers=admin
+    )
+    assert created.status_code == 201, created.text
+    doc = created.json()["id"]
+    for locale, extra in (("fr", {}), ("en", {"source_revision": 1})):
+        written = await client.post(
+            f"/v1/documents/{doc}/variants/{locale}/revisions", json=revision(f"Visas {locale}", **extra), headers=admin
+        )
+        assert written.status_code == 201, written.text
+        assert (await republish(client, admin, doc, locale)).status_code == 200
+    settings = relay_settings(database_url, test_redis_url(), prefix)
+    relay = Relay(settings, seeded, redis)
+
+    async def unpublished_event(locale: str) -> PageEvent:
+        """Unpublish ``locale`` and relay: its event, as the stream has it."""
+        response = await client.post(f"/v1/documents/{doc}/variants/{locale}/unpublish", headers=admin)
+        assert response.status_code == 200, response.text
+        while await relay.round():
+            pass
+        events = [event for _, event in await stream_events(redis, prefix + DELHI)]
+        return next(e for e in reversed(events) if e.type == EVENT_TYPES["unpublished"] and e.data.locale == locale)
+
+    event = await unpublished_event("en")
+    assert event.data.url == page_url(settings.public_url, DELHI, "visas", "en")
+    served = await client.get(f"/v1/sites/{DELHI}/pages/visas", params={"locale": "en"})
+    assert served.status_code == 200, served.text
+    assert (served.json()["locale"], served.json()["fallback"]) == ("fr", True)
+    assert event.data.etag == served.headers["etag"], "the event names the answer the public now gets"
+    # The relay, rendering a row written without an ETag (by the command line), finds the same one.
+    etags = await Delivery(seeded, settings.public_url).etags([RenderKey(DELHI, "visas", "en")])
+    assert etags == {RenderKey(DELHI, "visas", "en"): served.headers["etag"]}
+
+    event = await unpublished_event("fr")
+    assert event.data.etag is None
+    gone = await client.get(f"/v1/sites/{DELHI}/pages/visas", params={"locale": "fr"})
+    assert gone.status_code == 404, gone.text
+    await assert_stream_matches_outbox(seeded, redis, prefix)
 
 
 async def test_a_rolled_back_or_refused_write_leaves_no_outbox_row(
