@@ -7,6 +7,8 @@ import contextvars
 import re
 import time
 import uuid
+from email.utils import formatdate
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +25,13 @@ REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", d
 """The id of the request being handled, for log lines."""
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@lru_cache(maxsize=4)
+def http_date(second: int) -> bytes:
+    """An HTTP date (RFC 9110, 5.6.7) for a Unix time in whole seconds."""
+    return formatdate(second, usegmt=True).encode()
+
 
 REGISTRY = CollectorRegistry()
 REQUESTS = Counter(
@@ -53,7 +62,11 @@ RELAY_LATENCY = Gauge(
 
 
 def observability_middleware(app: ASGIApp) -> ASGIApp:
-    """Carry or make an ``X-Request-ID``, and count and time each request by route and status."""
+    """Carry or make an ``X-Request-ID``, send ``Date``, and count and time each request by route and status.
+
+    ``Date`` is the time the response starts, not the server's copy updated once a second (which is
+    up to a second old): a page just published must not claim a ``Last-Modified`` later than its ``Date``.
+    """
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -69,7 +82,11 @@ def observability_middleware(app: ASGIApp) -> ASGIApp:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    (b"x-request-id", request_id.encode()),
+                    (b"date", http_date(int(time.time()))),
+                ]
             await send(message)
 
         try:
