@@ -7,7 +7,7 @@ decoding new events and new consumers keep decoding old ones.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -30,8 +30,16 @@ class PageChange(msgspec.Struct, forbid_unknown_fields=False):
     locale: str
     revision: int | None
     """The live revision after the change (None once unpublished)."""
-    etag: str | None
-    """ETag of ``url`` when the relay published the event (None if no longer published)."""
+    etag: Annotated[
+        str | None,
+        msgspec.Meta(
+            description=(
+                "ETag of the answer `url` gave right after the change. For an unpublished locale, that of the "
+                "fallback render (`url` still answers, in another locale); null only when no locale of the page "
+                "is published any more."
+            )
+        ),
+    ]
     url: str
     reason: ChangeReason
     cause: str = ""

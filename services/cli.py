@@ -95,6 +95,7 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int) 
         workers=workers,
         log_config=None,  # keep the handlers configure_logging installed
         timeout_graceful_shutdown=20,
+        date_header=False,  # the app sends Date itself (`observability_middleware`)
     )
 
 

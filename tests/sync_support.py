@@ -27,6 +27,9 @@ from services.content.storage.outbox import OutboxQueries
 
 LIAISON = [sys.executable, "-m", "services.cli"]
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+PATIENCE = 60.0
+"""Seconds a test waits for a state before it fails. Only a bound on a failure, never a pause (a state reached
+sooner ends the wait at once), so it is generous: on a busy machine a process takes seconds to start."""
 
 
 def test_redis_url() -> str:
@@ -89,7 +92,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + PATIENCE
         while time.monotonic() < deadline:
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1", self.port)) == 0:
@@ -148,7 +151,7 @@ class Process:
             self.popen.kill()
         self.popen.wait(timeout=10)
 
-    def terminate(self, timeout: float = 15) -> int:
+    def terminate(self, timeout: float = 30) -> int:
         """SIGTERM and wait: the graceful case; returns the exit code."""
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)
@@ -165,7 +168,7 @@ class Process:
         self._handle.close()
 
 
-def wait_http(url: str, timeout: float = 20) -> None:
+def wait_http(url: str, timeout: float = PATIENCE) -> None:
     """Wait until ``url`` answers (any status)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -177,7 +180,7 @@ def wait_http(url: str, timeout: float = 20) -> None:
     raise RuntimeError(f"{url} did not answer in {timeout}s")
 
 
-async def wait_until(condition: object, within: float = 20, interval: float = 0.05) -> None:
+async def wait_until(condition: object, within: float = PATIENCE, interval: float = 0.05) -> None:
     """Poll an async or sync zero-argument callable until it returns true."""
     deadline = time.monotonic() + within
     while True:
@@ -220,11 +223,11 @@ def assert_files_match_api(out_dir: Path, api: str, site: str) -> None:
     cursor: str | None = None
     while True:
         params: dict[str, str | int] = {"limit": 500, **({"cursor": cursor} if cursor else {})}
-        listing = httpx.get(f"{api}/v1/sites/{site}/pages", params=params, timeout=10).json()
+        listing = httpx.get(f"{api}/v1/sites/{site}/pages", params=params, timeout=30).json()
         for item in listing["items"]:
             for locale in item["locales"]:
                 body = httpx.get(
-                    f"{api}/v1/sites/{site}/pages/{item['slug']}", params={"locale": locale}, timeout=10
+                    f"{api}/v1/sites/{site}/pages/{item['slug']}", params={"locale": locale}, timeout=30
                 ).content
                 expected[f"{item['slug']}.{locale}.json"] = body
         cursor = listing["next_cursor"]

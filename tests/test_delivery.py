@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,7 +12,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from services.content.storage.database import Database
-from services.content.storage.tables import outbox
+from services.content.storage.repository import RenderKey
+from services.content.storage.tables import outbox, variants
 from services.content.usecases.delivery import Delivery
 from tests.conftest import dump
 from tests.helpers import fact, fragment_id, page_id, paragraph, revision, text
@@ -375,6 +377,45 @@ async def test_etag_last_modified_and_conditional_requests(client: Client, seede
     )
     assert html_304.status_code == 304
     assert html_304.content == b""
+
+
+async def test_last_modified_is_never_later_than_the_responses_date(
+    client: Client, admin: dict[str, str], seeded: Database
+) -> None:
+    def dates(response: Any) -> tuple[dt.datetime, dt.datetime]:
+        assert len(response.headers.get_list("date")) == 1, response.headers
+        return parsedate_to_datetime(response.headers["last-modified"]), parsedate_to_datetime(response.headers["date"])
+
+    # A fresh render: published a moment ago.
+    doc = await published_page(client, admin, "visas", paragraph(text("Les visas")))
+    page = "/v1/sites/in-new-delhi/pages/visas"
+    fresh = await client.get(page, params={"locale": "fr"})
+    assert fresh.status_code == 200, fresh.text
+    modified, date = dates(fresh)
+    assert modified <= date
+    assert date - dt.datetime.now(dt.UTC) < dt.timedelta(seconds=2), "the response's own time"
+
+    # Published through a replica whose clock is an hour ahead: still never after Date, on a 304 too.
+    async with seeded.transaction() as repo:
+        await repo.conn.execute(
+            sa.update(variants)
+            .where(variants.c.document_id == doc, variants.c.locale == "fr")
+            .values(published_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+        )
+    delivery_of(client).changed_elsewhere([RenderKey("in-new-delhi", "visas", "fr")])
+    ahead = await client.get(page, params={"locale": "fr"})
+    assert ahead.json()["published_at"] > fresh.json()["published_at"]
+    modified, date = dates(ahead)
+    assert modified <= date
+    not_modified = await client.get(page, params={"locale": "fr"}, headers={"If-None-Match": ahead.headers["etag"]})
+    assert not_modified.status_code == 304
+    modified, date = dates(not_modified)
+    assert modified <= date
+
+    # Every response carries one Date, problems included.
+    missing = await client.get("/v1/sites/in-new-delhi/pages/nowhere")
+    assert missing.status_code == 404
+    assert len(missing.headers.get_list("date")) == 1
 
 
 async def test_min_revision(client: Client, seeded: Database) -> None:

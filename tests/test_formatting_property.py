@@ -129,3 +129,16 @@ def test_examples_from_the_seed_page() -> None:
     assert format_fact(jurisdiction, en) == "India, Nepal, Sri Lanka, and Maldives"
     assert format_fact(jurisdiction, fr) == "Inde, Népal, Sri Lanka et Maldives"
     assert format_fact(_valid({"type": "year", "value": 2001}), en) == "2001"
+
+
+def test_french_writes_the_first_of_the_month_as_an_ordinal_before_a_month_name_in_every_style() -> None:
+    new_year = _valid({"type": "date", "value": "2026-01-01"})
+    second = _valid({"type": "date", "value": "2026-01-02"})
+    fr, swiss = Locale.parse("fr"), Locale.parse("fr_CH")
+    assert format_fact(new_year, fr, "full") == "jeudi 1er janvier 2026"
+    assert format_fact(new_year, swiss, "full") == "jeudi, 1er janvier 2026"
+    assert format_fact(new_year, fr, "long") == "1er janvier 2026"
+    assert format_fact(new_year, fr, "medium") == "1er janv. 2026"
+    assert format_fact(new_year, fr, "short") == "01/01/2026", "a numeric date has no ordinal"
+    assert format_fact(second, fr, "full") == "vendredi 2 janvier 2026"
+    assert format_fact(new_year, Locale.parse("en"), "full") == "Thursday, January 1, 2026"

@@ -64,12 +64,17 @@ async def test_sigterm_mid_burst_loses_and_duplicates_nothing(
     redis = Redis.from_url(env["LIAISON_REDIS_URL"])
     try:
         await asyncio.to_thread(wait_http, api + "/health/live")
+        # All three are up before the burst: a SIGTERM that comes while a process is still starting tests nothing.
+        await wait_until(lambda: "holding the lease, relaying" in relay.output())
+        await wait_until(lambda: (out / ".liaison-agent.json").exists())
         async with httpx.AsyncClient(base_url=api, timeout=30) as client:
             variants = await _variants(client, admin)
             acknowledged: dict[tuple[int, str], int] = {}
+            publishes = 0
             failures: list[str] = []
 
             async def publisher(document: int, locale: str) -> None:
+                nonlocal publishes
                 for i in range(40):
                     revision = 1 + i % 2
                     try:
@@ -83,11 +88,13 @@ async def test_sigterm_mid_burst_loses_and_duplicates_nothing(
                     if response.status_code >= 500:
                         failures.append(f"{response.status_code} {response.text}")
                     if response.status_code == 200:
+                        publishes += 1
                         acknowledged[(document, locale)] = revision
                     await asyncio.sleep(0.01)
 
             burst = asyncio.gather(*(publisher(document, locale) for document, locale in variants))
-            await asyncio.sleep(0.4)
+            await wait_until(lambda: publishes >= 8)  # the burst is under way
+            assert not burst.done(), "the burst ended before the SIGTERM"
             relay_code = await asyncio.to_thread(relay.terminate)
             agent_code = await asyncio.to_thread(agent.terminate)
             server_code = await asyncio.to_thread(server.terminate)
@@ -127,7 +134,7 @@ async def test_sigterm_mid_burst_loses_and_duplicates_nothing(
                 return False
             return True
 
-        await wait_until(settled, within=40, interval=0.25)
+        await wait_until(settled, interval=0.25)
         await assert_each_event_once(seeded, redis, prefix)
         assert_journal_monotonic(journal)
     finally:
@@ -149,7 +156,7 @@ async def test_dev_starts_the_agent_once_the_api_answers_and_stops_all_three_on_
     out = tmp_path / "sites"
     dev = Process(["dev", "--out", str(out)], env, tmp_path / "dev.log")
     try:
-        await wait_until(lambda: (out / "in-new-delhi" / ".liaison-agent.json").exists(), within=30)
+        await wait_until(lambda: (out / "in-new-delhi" / ".liaison-agent.json").exists())
         assert_files_match_api(out / "in-new-delhi", f"http://127.0.0.1:{port}", "in-new-delhi")
         assert dev.terminate(timeout=30) == 0
         output = dev.output()

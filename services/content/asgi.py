@@ -1,4 +1,7 @@
-"""ASGI entry point for servers started by import string (``uvicorn --factory``)."""
+"""ASGI entry point for servers started by import string (``uvicorn --factory --no-date-header``).
+
+The app sends ``Date`` itself, so the server must not add its own (``liaison serve`` turns it off).
+"""
 
 from __future__ import annotations
 

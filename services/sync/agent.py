@@ -226,6 +226,8 @@ class SiteAgent:
         self.state = AgentState(site=site)
         self.applied = 0
         self._redis_down = False
+        self._api_down = False
+        """Whether the content API failed since it last answered (said once, not once per retry)."""
         self._stop = asyncio.Event()
         self._delay = 0.0
 
@@ -327,7 +329,18 @@ class SiteAgent:
             raise Transient(f"content API unreachable: {exc.__class__.__name__}") from exc
         if response.status >= 500 or response.status == 429:
             raise Transient(f"content API answered {response.status}")
+        if self._api_down and response.status < 400:
+            self._api_down = False
+            logger.info("agent %s: content API reachable again", self.site)
         return Reply(response.status, body, response.headers.get("ETag", ""))
+
+    def _retrying(self, exc: Exception, delay: float) -> None:
+        """Log a transient failure when the agent starts failing; its retries only at debug level."""
+        if self._api_down:
+            logger.debug("agent %s: %s; retrying in %.1fs", self.site, exc, delay)
+            return
+        self._api_down = True
+        logger.warning("agent %s: %s; retrying with backoff", self.site, exc)
 
     async def apply(self, slug: str, locale: str, revision: int | None, sequence: int, etag: str | None = None) -> None:
         """Bring the local copy of (slug, locale) up to date with the published render.
@@ -420,7 +433,7 @@ class SiteAgent:
                 if self._stop.is_set():
                     return  # not acknowledged: it is delivered again after the restart
                 delay = min(5.0, max(0.1, delay * 2))
-                logger.warning("agent %s: %s; retrying in %.1fs", self.site, exc, delay)
+                self._retrying(exc, delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), random.uniform(delay / 2, delay))  # noqa: S311
 
@@ -512,7 +525,7 @@ class SiteAgent:
         if self._stop.is_set():
             return False
         self._delay = min(5.0, max(0.1, self._delay * 2))
-        logger.warning("agent %s: %s; retrying in %.1fs", self.site, exc, self._delay)
+        self._retrying(exc, self._delay)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), random.uniform(self._delay / 2, self._delay))  # noqa: S311
         return not self._stop.is_set()
@@ -688,7 +701,7 @@ class SiteAgent:
                     await asyncio.wait_for(stop.wait(), random.uniform(delay / 2, delay))  # noqa: S311
             except Transient as exc:
                 delay = min(5.0, max(0.1, delay * 2))
-                logger.warning("agent %s: %s; retrying", self.site, exc)
+                self._retrying(exc, delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), random.uniform(delay / 2, delay))  # noqa: S311
 

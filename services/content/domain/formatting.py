@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import decimal
+import re
 from decimal import Decimal
 
 from babel import Locale
@@ -23,6 +24,9 @@ from schemas.facts import (
     UrlValue,
     YearValue,
 )
+
+_BEFORE_MONTH_NAME = re.compile(r"(?<![d'])d(?= MMM)")
+"""A day of the month written as one number, then a space and the month's name, in a CLDR date pattern."""
 
 
 def localized_text(values: dict[str, str], locale: Locale, fallback: list[str]) -> str:
@@ -64,11 +68,12 @@ def format_fact(
         case DecimalValue(value=number):
             return _format_exact_decimal(Decimal(number), locale)
         case DateValue(value=day):
-            text = format_date(day, format=style or "long", locale=locale)
-            if locale.language == "fr" and day.day == 1 and text.startswith("1 "):
-                # French writes the first day of a month as an ordinal: "1er septembre 2010".
-                text = "1er" + text[1:]
-            return text
+            pattern = locale.date_formats[style or "long"].pattern
+            if locale.language == "fr" and day.day == 1:
+                # French writes the first day of a month as an ordinal before a month name, in every style:
+                # "1er septembre 2010", "jeudi 1er janvier 2026", "1er janv. 2026"; never in "01/01/2026".
+                pattern = _BEFORE_MONTH_NAME.sub("d'er'", pattern)
+            return format_date(day, format=pattern, locale=locale)
         case YearValue(value=year):
             return str(year)
         case TerritoriesValue(value=codes):

@@ -7,6 +7,8 @@ import hmac
 import re
 import time
 import uuid
+from email.utils import formatdate
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,6 +28,13 @@ from services.content.storage.outbox import OutboxQueries
 from services.logging_setup import REQUEST_ID
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@lru_cache(maxsize=4)
+def http_date(second: int) -> bytes:
+    """An HTTP date (RFC 9110, 5.6.7) for a Unix time in whole seconds."""
+    return formatdate(second, usegmt=True).encode()
+
 
 REGISTRY = CollectorRegistry()
 REQUESTS = Counter(
@@ -56,11 +65,13 @@ RELAY_LATENCY = Gauge(
 
 
 def observability_middleware(app: ASGIApp) -> ASGIApp:
-    """Carry or make an ``X-Request-ID``, and count and time each request by route and status.
+    """Carry or make an ``X-Request-ID``, send ``Date``, and count and time each request by route and status.
 
     Every response also says ``X-Content-Type-Options: nosniff``, problems and prepared page
     responses included: a browser must take a JSON or text body for what its type says, never
-    sniff it into HTML.
+    sniff it into HTML. ``Date`` is the time the response starts, not the server's copy updated
+    once a second (which is up to a second old): a page just published must not claim a
+    ``Last-Modified`` later than its ``Date``.
     """
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
@@ -81,6 +92,7 @@ def observability_middleware(app: ASGIApp) -> ASGIApp:
                     *message.get("headers", ()),
                     (b"x-request-id", request_id.encode()),
                     (b"x-content-type-options", b"nosniff"),
+                    (b"date", http_date(int(time.time()))),
                 ]
             await send(message)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any
@@ -23,9 +24,10 @@ from services.content.domain.locales import normalize_locale
 from services.content.domain.messages import N_, Message
 from services.content.domain.negotiation import parse_accept_language
 from services.content.http.dependencies import Caller, PathNumber
+from services.content.http.observability import http_date
 from services.content.http.openapi import BEARER, LOCALE_SHAPE, POSITIVE_NUMBER, SiteKeyPath, SlugPath, problems
 from services.content.http.problems import parameter
-from services.content.http.raw_response import RawResponse
+from services.content.http.raw_response import RawHeaders, RawResponse
 from services.content.usecases.delivery import Delivery, ServedPage
 
 HTML = "text/html; charset=utf-8"
@@ -78,9 +80,19 @@ def _positive_integer(raw: str | None, name: str) -> int | None:
 def _respond(served: ServedPage, as_html: bool, if_none_match: str | None) -> RawResponse:
     entry = served.entry
     prepared = entry.prepared(served.requested, served.fallback, as_html)
+    headers, not_modified = prepared.headers, prepared.not_modified_headers
+    now = time.time()
+    if entry.last_modified.timestamp() > now:
+        # Written by a process whose clock is ahead: a response never says it changed after its own Date,
+        # which the middleware sets from this clock a moment later.
+        headers, not_modified = _last_modified_at(headers, now), _last_modified_at(not_modified, now)
     if if_none_match is not None and _matches(if_none_match, prepared.etag):
-        return RawResponse(HTTP_304_NOT_MODIFIED, prepared.not_modified_headers)
-    return RawResponse(200, prepared.headers, prepared.body)
+        return RawResponse(HTTP_304_NOT_MODIFIED, not_modified)
+    return RawResponse(200, headers, prepared.body)
+
+
+def _last_modified_at(headers: RawHeaders, now: float) -> RawHeaders:
+    return [(name, http_date(int(now)) if name == b"last-modified" else value) for name, value in headers]
 
 
 @dataclass

@@ -170,9 +170,20 @@ class PageBuild(msgspec.Struct, frozen=True):
     entries: dict[str, RenderEntry]
 
     def etag(self, locale: str) -> str | None:
-        """ETag of the JSON a request with ``?locale=<locale>`` gets (None: not published in it)."""
-        entry = self.entries.get(locale)
-        return None if entry is None else entry.json(locale, False)[1]
+        """ETag of the JSON a request with ``?locale=<locale>`` gets (None: no locale of the page is published).
+
+        That is the locale's own render, or the fallback one once the locale is unpublished.
+        """
+        chosen = _chosen(self.index, (locale,))
+        if chosen is None:
+            return None
+        served, fell_back = chosen
+        return self.entries[served].json(locale, fell_back)[1]
+
+
+def _chosen(index: PageIndex, requested: tuple[str, ...]) -> tuple[str, bool] | None:
+    """(locale served, fell back) for a request asking for ``requested``; None when nothing is published."""
+    return choose_locale(requested, list(index.published), index.site.fallback, index.site.default_locale)
 
 
 BuildResult = PageBuild | NotFound
@@ -237,7 +248,7 @@ class Delivery:
 
     @staticmethod
     def _choose(index: PageIndex, requested: tuple[str, ...]) -> tuple[str, bool]:
-        chosen = choose_locale(requested, list(index.published), index.site.fallback, index.site.default_locale)
+        chosen = _chosen(index, requested)
         if chosen is None:
             raise _no_published_variant(index.site.key, index.slug)
         return chosen
