@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
 import signal
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from services.redis_client import make_redis
 from services.sync import agent as agent_module
 from services.sync import agent_files
 from services.sync.agent import MAX_EVENT_BYTES, PoisonEvent, Reply, SiteAgent, Transient
-from services.sync.agent_files import GroupCommit, SpareFiles, stage_file
+from services.sync.agent_files import GroupCommit, stage_file
 from services.sync.agent_state import AgentState, StateFile
 from services.sync.cli import event_loop_factory, run_on_fast_loop
 from services.sync.relay import Relay
@@ -1131,8 +1130,8 @@ async def test_batch_writes_renders_in_groups_off_the_loop_and_syncs_the_folder_
     groups: list[int] = []
     lock = threading.Lock()
 
-    def staging(path: Path, data: bytes, spares: SpareFiles | None = None) -> Path:
-        temporary = stage_file(path, data, spares)
+    def staging(path: Path, data: bytes) -> Path:
+        temporary = stage_file(path, data)
         with lock:
             writers.add(threading.get_ident())
             steps.append(("staged", path.name))
@@ -1162,7 +1161,7 @@ async def test_batch_writes_renders_in_groups_off_the_loop_and_syncs_the_folder_
 
     monkeypatch.setattr("services.sync.agent.stage_file", staging)
     monkeypatch.setattr(agent_module, "_write_renders", writing)
-    monkeypatch.setattr("services.sync.agent.sync_file_system", step("sync", agent_files.sync_file_system))
+    monkeypatch.setattr("services.sync.agent.sync_to_disk", step("sync", agent_files.sync_to_disk))
     monkeypatch.setattr(agent_module, "_commit_files", renaming)
     # The state file's own writes, as `StateFile.save` calls them.
     monkeypatch.setattr("services.sync.agent_state.fsync_folder", step("folder", agent_files.fsync_folder))
@@ -1374,118 +1373,37 @@ async def test_group_commit_takes_every_item_queued_during_a_commit_and_fails_on
     assert [type(outcome) for outcome in outcomes] == [type(None)] * 7 + [ValueError] + [type(None)] * 2
 
 
-@pytest.fixture
-def sigio_ignored() -> Iterator[None]:
-    """SIGIO ignored, as `SiteAgent.run` leaves it: spare files may be written over."""
-    previous = signal.signal(signal.SIGIO, signal.SIG_IGN)
-    yield
-    signal.signal(signal.SIGIO, previous)
-
-
-def test_spare_files_are_written_over_only_when_no_reader_or_page_holds_them(
-    tmp_path: Path, sigio_ignored: None
+async def test_agent_removes_leftovers_at_start_and_a_fan_out_leaves_no_hidden_file_but_its_state(
+    cluster: Cluster, editor: Editor, db: Database
 ) -> None:
-    """A replaced file is kept as a spare; the next file is staged over the oldest spare that nobody has open and
-    no page path still names, so a reader of an old version keeps reading it whole; a sweep deletes the newest
-    spares down to what is kept, and stops while a batch is being written."""
-    spares = SpareFiles(tmp_path)
-    page = tmp_path / "page.fr.html"
-    reader = None
-    for version in range(4):
-        temporary = tmp_path / ".page.fr.html.tmp"
-        temporary.write_text(f"version {version}")
-        spares.replace(temporary, page)
-        if version == 1:
-            reader = page.open()  # a web server sending version 1
-    assert reader is not None
-    assert page.read_text() == "version 3"
-    assert len(spares) == 3, "the first write replaced nothing"
-    assert sorted(path.read_text() for path in spares.folder.iterdir()) == ["version 0", "version 1", "version 2"]
-
-    first = spares.write_over(b"new A")
-    assert first is not None
-    assert first.read_bytes() == b"new A", "the oldest spare, version 0, was written over"
-    second = spares.write_over(b"new B")
-    assert second is not None
-    assert second.read_bytes() == b"new B"
-    with reader:
-        assert reader.read() == "version 1", "the open spare was skipped"
-    assert sorted(path.read_text() for path in spares.folder.iterdir()) == ["new A", "new B", "version 1"]
-    spares.replace(first, page)  # staged files are renamed into place; version 3 becomes a spare
-    assert page.read_bytes() == b"new A"
-
-    # A spare still linked at a page's path (a crash between the link and the rename) is never written over.
-    (only,) = [path for path in spares.folder.iterdir() if path.read_bytes() == b"version 3"]
-    os.link(only, tmp_path / "still-served.html")
-    spares._spares.clear()
-    spares._spares.append(only)
-    assert spares.write_over(b"new C") is None
-    assert (tmp_path / "still-served.html").read_text() == "version 3"
-
-    # Sweeping: nothing while busy; otherwise the newest go until ``keep`` are left.
-    assert spares.load() == 3  # new B (staged, never renamed), version 1, version 3
-    busy = threading.Event()
-    busy.set()
-    spares.sweep(busy, keep=0)
-    assert len(list(spares.folder.iterdir())) == 3, "no deleting while busy"
-    busy.clear()
-    spares.sweep(busy, keep=1)
-    assert len(spares) == 1
-    assert len(list(spares.folder.iterdir())) == 1
-
-
-def test_spare_files_are_not_written_over_unless_sigio_is_ignored(tmp_path: Path) -> None:
-    """A lease broken while it is held sends SIGIO, which ends a process that does not ignore it."""
-    assert signal.getsignal(signal.SIGIO) is signal.SIG_DFL, "an agent run left SIGIO ignored"
-    spares = SpareFiles(tmp_path)
-    page = tmp_path / "page.fr.html"
-    for version in range(2):
-        temporary = tmp_path / ".page.fr.html.tmp"
-        temporary.write_text(f"version {version}")
-        spares.replace(temporary, page)
-    assert spares.write_over(b"new") is None
-    assert stage_file(page, b"new", spares).parent == tmp_path, "a new temporary beside the page instead"
-
-
-async def test_agent_stages_over_spare_files_deletes_the_surplus_once_idle_and_leftover_temporaries_at_start(
-    cluster: Cluster, editor: Editor, db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Rewritten files come from the old versions of earlier rewrites (no new file per write); spares beyond what is
-    kept are deleted once the agent is idle; a temporary file left by a crash is removed when the agent starts."""
-    monkeypatch.setattr(agent_module, "SWEEP_AFTER", 0.2)
+    """An agent starting on a folder an older agent used deletes its ``.liaison-spare/`` folder and a temporary file a
+    crash left; a fact shown on every page, changed twice, rewrites every file in place of the old one: nothing but
+    the renders and the agent's state remains in the folder."""
     cluster.serve()
     cluster.relay()
+    await new_pages(editor, "in-new-delhi", 3)
     run = in_process_run(cluster)
-    run.out.mkdir(parents=True)
-    leftover = run.out / ".internal-security-section.fr.html.4242.tmp"
+    spares = run.out / agent_files.SPARE_FOLDER
+    spares.mkdir(parents=True)
+    for number in range(3):
+        (spares / f"0123456789ab-{number}").write_text(f"an old version {number}")
+    leftover = run.out / f".{SEEDED_SLUG}.fr.html.4242.tmp"
     leftover.write_text("half a render")
     agent = in_process_agent(cluster, run)
     stop = asyncio.Event()
     task = asyncio.create_task(agent.run(stop))
-    # A page in one locale: each publish is one event and one render (no other locale re-rendered in a batch
-    # of its own, which would take the spares in between).
-    html, json = run.out / "solo.fr.html", run.out / "solo.fr.json"
     try:
         await cluster.converge(db)
+        assert not spares.exists()
         assert not leftover.exists()
-        assert signal.getsignal(signal.SIGIO) is signal.SIG_IGN
-        document_id = await editor.create_page("in-new-delhi", "solo")
-        await editor.write_and_publish(document_id, "fr", "first version")
-        await cluster.converge(db)
-        assert not any(agent.spares.folder.glob("*")), "new files replace nothing"
-        number = await editor.write_and_publish(document_id, "fr", "first rewrite")
-        await wait_until(lambda: revision_in(json) == number)
-        spare_inodes = {path.stat().st_ino for path in agent.spares.folder.iterdir()}
-        assert len(spare_inodes) >= 2, "the old .html and .json were kept as spares"
-
-        number = await editor.write_and_publish(document_id, "fr", "second rewrite")
-        await wait_until(lambda: revision_in(json) == number)
-        assert {html.stat().st_ino, json.stat().st_ino} <= spare_inodes, "written over spares, not new files"
-        await cluster.converge(db)
-
-        monkeypatch.setattr(agent_module, "SPARE_LIMIT", 0)  # keep none: the sweep deletes them all
-        await wait_until(lambda: not any(agent.spares.folder.iterdir()))
-        await cluster.converge(db)
+        for value in (91, 92):
+            await editor.set_fact("global", COUNT_FACT, value)
+            await cluster.converge(db)
+        shown = sorted(run.out.glob("burst-*.json"))
+        assert len(shown) == 6, "three new pages, in fr and en, all showing the fact"
+        assert all(fact_value(path, COUNT_FACT) == 92 for path in shown)
+        assert {path.name for path in run.out.iterdir() if path.name.startswith(".")} == {StateFile.NAME}
+        assert all(path.is_file() for path in run.out.iterdir()), "no folder of any kind"
     finally:
         stop.set()
         await asyncio.wait_for(task, PATIENCE)

@@ -11,11 +11,8 @@ A fact used by a thousand pages makes thousands of events at once, so a batch is
 applied concurrently: one fetch per page over a pool of keep-alive connections.
 The files are written off the event loop, by group commit (`GroupCommit`): the
 renders fetched while the writer thread is busy are written together, with one
-file-system sync between staging their files and renaming them into place. The
-folder is synced once per batch, before the state is saved and the batch
-acknowledged. A replaced file is kept as a spare and written over to stage a later
-one (`SpareFiles`), so a fan-out neither creates nor frees files; spares beyond
-what a change to every page needs are deleted while the agent is idle.
+sync between staging their files and renaming them into place. The folder is
+synced once per batch, before the state is saved and the batch acknowledged.
 
 A gap in the sequence, or a lost consumer group, is repaired from the change
 feed; a cursor older than the feed's retention triggers a full resync from the
@@ -32,11 +29,8 @@ import logging
 import os
 import random
 import re
-import signal
 import socket
-import threading
-import time
-from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +46,7 @@ from schemas.delivery import PageList, PageRender
 from schemas.events import ChangeFeed, PageEvent
 from services.content.settings import Settings
 from services.redis_client import REDIS_DOWN, blocking_read_ms
-from services.sync.agent_files import GroupCommit, SpareFiles, remove_temporaries, stage_file, sync_file_system
+from services.sync.agent_files import GroupCommit, remove_leftovers, stage_file, sync_to_disk
 from services.sync.agent_state import AgentState, PageCopy, StateFile, rfc3339
 from services.sync.relay import stream_key
 
@@ -75,11 +69,6 @@ HTTP_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=5, sock_read=10)
 KEEPALIVE_SECONDS = 4.0
 """Idle connections are closed by the agent before uvicorn's own 5 s keep-alive limit closes them
 under a request (which would be a transient failure and a retry)."""
-SWEEP_AFTER = 0.5
-"""Seconds without a batch before spare files beyond what is kept are deleted: a burst's batches come first."""
-SPARE_LIMIT = 20_000
-"""Spare files kept at most (and deleted even while batches keep coming beyond this). Below it, as many are kept
-as the agent has files: what a change to every page at once (a fact shown everywhere) needs."""
 
 T = TypeVar("T")
 
@@ -109,12 +98,10 @@ class RenderWrite:
     line: str
 
 
-def _write_renders(
-    writes: Sequence[RenderWrite], folder: Path, spares: SpareFiles, journal: int | None
-) -> list[BaseException | None]:
+def _write_renders(writes: Sequence[RenderWrite], journal: int | None) -> list[BaseException | None]:
     """Write a group of renders durably (in the writer thread); return each one's failure or None.
 
-    Every file is staged, one file-system sync puts their data on disk, and only then are
+    Every file is staged, one sync puts their data on disk, and only then are
     they renamed into place: after a crash a reader finds the old file or the new one,
     never an empty one. The renames become durable with the folder sync that comes
     before the state is saved.
@@ -123,14 +110,14 @@ def _write_renders(
     staged: list[list[tuple[Path, Path]]] = []
     for write in writes:
         try:
-            staged.append(_stage_files(write.files, spares))
+            staged.append(_stage_files(write.files))
             outcomes.append(None)
         except BaseException as exc:  # this render only: it is reported to its own waiter
             staged.append([])
             outcomes.append(exc)
     try:
         if any(staged):
-            sync_file_system(folder)
+            sync_to_disk()
     except BaseException:
         for files in staged:
             _discard(files)
@@ -138,27 +125,27 @@ def _write_renders(
     for index, (write, files) in enumerate(zip(writes, staged, strict=True)):
         if outcomes[index] is None:
             try:
-                _commit_files(files, spares, journal, write.line)
+                _commit_files(files, journal, write.line)
             except BaseException as exc:
                 outcomes[index] = exc
     return outcomes
 
 
-def _commit_files(staged: Sequence[tuple[Path, Path]], spares: SpareFiles, journal: int | None, line: str) -> None:
+def _commit_files(staged: Sequence[tuple[Path, Path]], journal: int | None, line: str) -> None:
     """Rename a render's synced temporary files over its files, then append its journal line (in a writer thread)."""
     for temporary, path in staged:
-        spares.replace(temporary, path)
+        os.replace(temporary, path)
     if journal is not None:
         # One write(2) on an O_APPEND descriptor: lines of concurrent writers never mix.
         os.write(journal, f"{line} {rfc3339(dt.datetime.now(dt.UTC))}\n".encode())
 
 
-def _stage_files(files: Sequence[tuple[Path, bytes]], spares: SpareFiles) -> list[tuple[Path, Path]]:
+def _stage_files(files: Sequence[tuple[Path, bytes]]) -> list[tuple[Path, Path]]:
     """Write a render's files to temporary files (in a writer thread); return (temporary, final) pairs."""
     staged: list[tuple[Path, Path]] = []
     try:
         for path, data in files:
-            staged.append((stage_file(path, data, spares), path))
+            staged.append((stage_file(path, data), path))
     except BaseException:
         _discard(staged)
         raise
@@ -210,7 +197,7 @@ class SiteAgent:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"agent-{site}-write")
         self._group = GroupCommit[RenderWrite](
             lambda writes: asyncio.get_running_loop().run_in_executor(
-                self._writer, _write_renders, writes, self.out_dir, self.spares, self._journal()
+                self._writer, _write_renders, writes, self._journal()
             )
         )
         self.claim_idle_ms = claim_idle_ms
@@ -219,10 +206,6 @@ class SiteAgent:
         write time)."""
         self._journal_fd: int | None = None
         self.state_file = StateFile(out_dir, site)
-        self.spares = SpareFiles(out_dir)
-        self._busy = threading.Event()
-        """Set while events are applied: deleting spare files waits (`_sweep_when_idle`)."""
-        self._idle_since = time.monotonic()
         self.state = AgentState(site=site)
         self.applied = 0
         self._redis_down = False
@@ -642,23 +625,8 @@ class SiteAgent:
         self._stop = stop
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.state = self.state_file.load()
-        sigio = None
-        if threading.current_thread() is threading.main_thread():
-            # Spare files are written over only while SIGIO is ignored (`SpareFiles`).
-            sigio = signal.signal(signal.SIGIO, signal.SIG_IGN)
-        await asyncio.to_thread(remove_temporaries, self.out_dir)
-        await asyncio.to_thread(self.spares.load)
-        sweeper = asyncio.create_task(self._sweep_when_idle(stop))
-        try:
-            await self._consume(stop)
-        finally:
-            self._busy.set()  # a sweep under way in its thread stops after its current file
-            sweeper.cancel()
-            await asyncio.gather(sweeper, return_exceptions=True)
-            # Writes still under way finish first: SIGIO must stay ignored while a spare may be leased.
-            await asyncio.get_running_loop().run_in_executor(self._writer, lambda: None)
-            if sigio is not None:
-                signal.signal(signal.SIGIO, sigio)
+        await asyncio.to_thread(remove_leftovers, self.out_dir)
+        await self._consume(stop)
         logger.info("agent %s stopped at sequence %d", self.site, self.state.last_sequence)
 
     async def _consume(self, stop: asyncio.Event) -> None:
@@ -669,24 +637,21 @@ class SiteAgent:
         while not stop.is_set():
             try:
                 if not started:
-                    with self._working():
-                        if self.state.last_sequence == 0 and not self.state.pages:
-                            await self.resync()
-                        await self.ensure_group()
-                        # Our own pending entries first: delivered before a crash, never acknowledged.
-                        for entry_id, fields in await self._read("0", None):
-                            await self.handle(entry_id, fields)
+                    if self.state.last_sequence == 0 and not self.state.pages:
+                        await self.resync()
+                    await self.ensure_group()
+                    # Our own pending entries first: delivered before a crash, never acknowledged.
+                    for entry_id, fields in await self._read("0", None):
+                        await self.handle(entry_id, fields)
                     started = True
                 if rounds % 20 == 0:
-                    with self._working():
-                        for entry_id, fields in await self._claim_idle():
-                            await self.handle(entry_id, fields)
+                    for entry_id, fields in await self._claim_idle():
+                        await self.handle(entry_id, fields)
                 rounds += 1
                 entries = await self._read(">", block)
                 if entries:
                     self._delay = 0.0
-                    with self._working():
-                        await self.handle_batch(entries)
+                    await self.handle_batch(entries)
                 if self._redis_down:
                     logger.info("agent %s: Redis reachable again", self.site)
                     self._redis_down = False
@@ -704,34 +669,3 @@ class SiteAgent:
                 self._retrying(exc, delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), random.uniform(delay / 2, delay))  # noqa: S311
-
-    @contextlib.contextmanager
-    def _working(self) -> Iterator[None]:
-        """Mark events being applied: replaced files are not deleted meanwhile."""
-        self._busy.set()
-        try:
-            yield
-        finally:
-            self._busy.clear()
-            self._idle_since = time.monotonic()
-
-    async def _sweep_when_idle(self, stop: asyncio.Event) -> None:
-        """Delete spare files beyond what the next fan-out needs, once no batch has come for `SWEEP_AFTER` seconds.
-
-        Deleting is kept off the path from an event to its file (`SpareFiles`): a batch
-        that starts meanwhile stops the sweep after its current file, unless there are
-        more than `SPARE_LIMIT` spares.
-        """
-        never = threading.Event()
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), SWEEP_AFTER)
-            keep = min(SPARE_LIMIT, 2 * len(self.state.pages)) if self.spares.can_reuse() else 0
-            idle = not self._busy.is_set() and time.monotonic() - self._idle_since >= SWEEP_AFTER
-            try:
-                if len(self.spares) > SPARE_LIMIT:
-                    await asyncio.to_thread(self.spares.sweep, never, SPARE_LIMIT)
-                if len(self.spares) > keep and idle and not stop.is_set():
-                    await asyncio.to_thread(self.spares.sweep, self._busy, keep)
-            except OSError as exc:
-                logger.warning("agent %s: cannot delete spare files: %s", self.site, exc)
