@@ -21,7 +21,7 @@ from services.content.domain.messages import N_, Message
 from services.content.storage.database import Database
 from services.content.storage.migrate import current_revision_of, head_revision
 from services.content.storage.outbox import OutboxQueries
-from services.logging_setup import REQUEST_ID
+from services.logging_setup import REQUEST_ID, AccessLog
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -53,8 +53,10 @@ RELAY_LATENCY = Gauge(
 )
 
 
-def observability_middleware(app: ASGIApp) -> ASGIApp:
-    """Carry or make an ``X-Request-ID``, and count and time each request by route and status.
+def observability_middleware(app: ASGIApp, access_log: AccessLog | None = None) -> ASGIApp:
+    """Carry or make an ``X-Request-ID``, count and time each request by route and status, and log it.
+
+    The access line is only queued here (:class:`AccessLog`): a thread writes it.
 
     Every response also says ``X-Content-Type-Options: nosniff``, problems and prepared page
     responses included: a browser must take a JSON or text body for what its type says, never
@@ -87,9 +89,25 @@ def observability_middleware(app: ASGIApp) -> ASGIApp:
         finally:
             route = str(scope.get("path_template") or "unmatched")
             method = scope.get("method", "GET")
+            elapsed = time.perf_counter() - started
             REQUESTS.labels(method, route, str(status)).inc()
-            LATENCY.labels(method, route).observe(time.perf_counter() - started)
+            LATENCY.labels(method, route).observe(elapsed)
             REQUEST_ID.reset(token)
+            if access_log is not None:
+                client = scope.get("client")
+                access_log.record(
+                    (
+                        time.time(),
+                        f"{client[0]}:{client[1]}" if client else "-",
+                        method,
+                        scope["path"],
+                        scope["query_string"],
+                        scope.get("http_version", "1.1"),
+                        status,
+                        elapsed,
+                        request_id,
+                    )
+                )
 
     return middleware
 
