@@ -102,7 +102,7 @@ def _wrk(url: str, duration: int, connections: int, headers: dict[str, str]) -> 
 @contextmanager
 def _process(command: list[str], env: dict[str, str], log: Path, url: str) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         if not wait_until_serving(url, process, within=60):
             raise SystemExit(f"{command[:4]} did not answer at {url}; see {log}")
@@ -128,11 +128,11 @@ error_log {prefix}/logs/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
     access_log off;
-    client_body_temp_path {prefix}/tmp;
-    proxy_temp_path {prefix}/tmp;
-    fastcgi_temp_path {prefix}/tmp;
-    uwsgi_temp_path {prefix}/tmp;
-    scgi_temp_path {prefix}/tmp;
+    client_body_temp_path {prefix}/scratch;
+    proxy_temp_path {prefix}/scratch;
+    fastcgi_temp_path {prefix}/scratch;
+    uwsgi_temp_path {prefix}/scratch;
+    scgi_temp_path {prefix}/scratch;
     sendfile on;
     tcp_nopush on;
     server {{
@@ -203,13 +203,13 @@ def main() -> None:
             for name, command in commands.items():
                 log = workdir / f"{name.replace(' ', '-')}.log"
                 running.enter_context(_process(command, bare_env, log, base[name] + PAGE))
-            etags = {name: etag for name in base}
+            etags = dict.fromkeys(base, etag)
             if shutil.which("nginx"):
                 prefix = workdir / "nginx"
                 prefix.mkdir()
                 # Run as root, nginx serves files as an unprivileged user: let it read the page.
                 workdir.chmod(0o755)
-                (prefix / "tmp").mkdir()
+                (prefix / "scratch").mkdir()
                 config = _nginx_config(prefix, ports["nginx"], body)
                 command = ["nginx", "-p", str(prefix), "-c", str(config), "-g", "daemon off;"]
                 running.enter_context(_process(command, env, prefix / "logs" / "stdout.log", base["nginx"] + PAGE))

@@ -15,7 +15,9 @@ GRACEFUL_SECONDS = 20
 """How long a worker may take, after SIGTERM, to finish its requests in flight before it is killed."""
 
 
-def run_server(target: str, host: str, port: int, workers: int = 1, log_format: Literal["console", "json"] = "console") -> None:
+def run_server(
+    target: str, host: str, port: int, workers: int = 1, log_format: Literal["console", "json"] = "console"
+) -> None:
     """Serve the ASGI app built by the factory at ``target`` ("module:function") until SIGTERM or SIGINT.
 
     Each worker process calls the factory (it configures that process's logging). SIGTERM stops

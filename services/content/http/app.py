@@ -42,7 +42,6 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
     ``db`` lets tests share a database with the app; by default one is created
     from ``settings.database_url`` at start-up and closed at shutdown.
     """
-
     access_log = AccessLog()
 
     @asynccontextmanager

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 import sqlalchemy as sa
@@ -53,22 +53,28 @@ RELAY_LATENCY = Gauge(
 )
 
 
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+
 def observability_middleware(app: ASGIApp, access_log: AccessLog | None = None) -> ASGIApp:
     """Carry or make an ``X-Request-ID``, count and time each request by route and status, and log it.
 
-    The access line is only queued here (:class:`AccessLog`): a thread writes it.
-
     Every response also says ``X-Content-Type-Options: nosniff``, problems and prepared page
     responses included: a browser must take a JSON or text body for what its type says, never
-    sniff it into HTML.
+    sniff it into HTML. The access line is only queued here (:class:`AccessLog`): a thread writes it.
     """
+    # The metric children of each (method, route, status), looked up once: ``labels()`` costs
+    # more than the increment itself.
+    children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+    record = access_log.record if access_log is not None else None
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         incoming = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
-        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        # Random, not a uuid4 object: the same 128 bits at a fifth of the cost.
+        request_id = incoming if incoming and _SAFE_ID.match(incoming) else os.urandom(16).hex()
         token = REQUEST_ID.set(request_id)
         status = 500
         started = time.perf_counter()
@@ -77,32 +83,32 @@ def observability_middleware(app: ASGIApp, access_log: AccessLog | None = None) 
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", ()),
-                    (b"x-request-id", request_id.encode()),
-                    (b"x-content-type-options", b"nosniff"),
-                ]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id.encode()), _NOSNIFF]
             await send(message)
 
         try:
             await app(scope, receive, send_with_id)
         finally:
-            route = str(scope.get("path_template") or "unmatched")
-            method = scope.get("method", "GET")
             elapsed = time.perf_counter() - started
-            REQUESTS.labels(method, route, str(status)).inc()
-            LATENCY.labels(method, route).observe(elapsed)
             REQUEST_ID.reset(token)
-            if access_log is not None:
+            route = scope.get("path_template") or "unmatched"
+            method = scope["method"]
+            key = (method, route, status)
+            metric = children.get(key)
+            if metric is None:
+                metric = children[key] = (REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route))
+            metric[0].inc()
+            metric[1].observe(elapsed)
+            if record is not None:
                 client = scope.get("client")
-                access_log.record(
+                record(
                     (
                         time.time(),
                         f"{client[0]}:{client[1]}" if client else "-",
                         method,
                         scope["path"],
                         scope["query_string"],
-                        scope.get("http_version", "1.1"),
+                        scope["http_version"],
                         status,
                         elapsed,
                         request_id,
