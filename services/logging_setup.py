@@ -13,12 +13,13 @@ from __future__ import annotations
 import collections
 import contextlib
 import contextvars
-import json
 import logging
 import sys
 import threading
 import time
 from typing import Literal, TextIO
+
+import msgspec
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 """The id of the request being handled, for log lines (set by the content service's middleware)."""
@@ -30,6 +31,10 @@ class _RequestIdFilter(logging.Filter):
         if not hasattr(record, "request_id"):
             record.request_id = REQUEST_ID.get()
         return True
+
+
+# msgspec rather than json: a tenth of the time, and the same JSON (UTF-8, not \u-escaped).
+_encode = msgspec.json.Encoder().encode
 
 
 class _Clock:
@@ -65,20 +70,18 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
-        return json.dumps(payload, ensure_ascii=False)
+        return _encode(payload).decode()
 
     def access_line(self, created: float, message: str, request_id: str) -> str:
         """What ``format`` gives for an info record of ``liaison.access``, made without the record."""
-        return json.dumps(
-            {
-                "time": self._clock(created),
-                "level": "info",
-                "logger": ACCESS_LOGGER.name,
-                "message": message,
-                "request_id": request_id,
-            },
-            ensure_ascii=False,
-        )
+        payload = {
+            "time": self._clock(created),
+            "level": "info",
+            "logger": ACCESS_LOGGER.name,
+            "message": message,
+            "request_id": request_id,
+        }
+        return _encode(payload).decode()
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -109,8 +112,8 @@ def configure_logging(style: Literal["console", "json"] = "console", level: int 
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-AccessEntry = tuple[float, str, str, str, bytes, str, int, float, str]
-"""(time, client, method, path, query string, HTTP version, status, duration in seconds, request id)."""
+AccessEntry = tuple[float, tuple[str, int] | None, str, str, bytes, str, int, float, str]
+"""(time, client (host, port), method, path, query string, HTTP version, status, duration in seconds, request id)."""
 
 ACCESS_LOGGER = logging.getLogger("liaison.access")
 
@@ -199,4 +202,5 @@ class AccessLog:
 def _message(entry: AccessEntry) -> str:
     _, client, method, path, query, version, status, duration, _ = entry
     target = f"{path}?{query.decode('latin-1')}" if query else path
-    return f'{client} - "{method} {target} HTTP/{version}" {status} {duration * 1000:.1f}ms'
+    peer = f"{client[0]}:{client[1]}" if client else "-"
+    return f'{peer} - "{method} {target} HTTP/{version}" {status} {duration * 1000:.1f}ms'

@@ -100,11 +100,10 @@ def observability_middleware(app: ASGIApp, access_log: AccessLog | None = None) 
             metric[0].inc()
             metric[1].observe(elapsed)
             if record is not None:
-                client = scope.get("client")
                 record(
                     (
                         time.time(),
-                        f"{client[0]}:{client[1]}" if client else "-",
+                        scope.get("client"),
                         method,
                         scope["path"],
                         scope["query_string"],
