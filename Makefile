@@ -55,7 +55,7 @@ i18n: install ## Extract the service's own messages, update the fr and en catalo
 	$(BIN)/pybabel -q update
 	$(BIN)/pybabel -q compile
 
-bench: install ## Read benchmark: the seed page against precomputed bytes (needs wrk)
+bench: install ## Read benchmark: liaison serve against a bare app on granian and uvicorn, and nginx (needs wrk)
 	$(BIN)/python -m bench.read_bench
 
 lock: ## Re-pin every dependency in constraints.txt (after changing pyproject.toml)

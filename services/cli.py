@@ -85,17 +85,14 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int) 
     """Serve the content API. Ends at once, with one line, when the port is taken or there is no database."""
     require_database(settings.database_url)
     ensure_port_free(host or settings.host, port or settings.port)
-    import uvicorn
+    from services.content.server import run_server
 
-    uvicorn.run(
+    run_server(
         "services.content.asgi:app_factory",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
+        host or settings.host,
+        port or settings.port,
         workers=workers,
-        log_config=None,  # keep the handlers configure_logging installed
-        timeout_graceful_shutdown=20,
-        date_header=False,  # the app sends Date itself (`observability_middleware`)
+        log_format=settings.log_format,
     )
 
 

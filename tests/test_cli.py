@@ -25,7 +25,7 @@ from services.content.settings import Settings
 from services.sync.agent_state import StateFile
 from tests.sync_support import LIAISON, free_port, test_redis_url
 
-HEAVY = ("sqlalchemy", "aiohttp", "redis", "litestar", "uvicorn")
+HEAVY = ("sqlalchemy", "aiohttp", "redis", "litestar", "granian", "uvicorn")
 BOX_DRAWING = set("─━│┃┌┏┐┓└┗┘┛├┣┤┫┬┳┴┻┼╋╇╈╀╂╃╄╅╆╡╞═║╭╮╯╰")
 
 

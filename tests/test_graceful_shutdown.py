@@ -101,9 +101,8 @@ async def test_sigterm_mid_burst_loses_and_duplicates_nothing(
             await burst
 
             assert (relay_code, agent_code) == (0, 0), "a worker did not stop cleanly on SIGTERM"
-            # uvicorn re-raises SIGTERM once it has shut down gracefully, so -15 is its clean exit.
-            assert server_code in (0, -15)
-            assert "Application shutdown complete" in server.output()
+            assert server_code == 0
+            assert "application shutdown complete" in server.output()
             assert not failures, failures
             assert "released" in relay.output() or "stopped" in relay.output()
 
@@ -161,7 +160,7 @@ async def test_dev_starts_the_agent_once_the_api_answers_and_stops_all_three_on_
         assert dev.terminate(timeout=30) == 0
         output = dev.output()
         assert "content API unreachable" not in output, output
-        for stopped in ("Application shutdown complete", "relay", "agent in-new-delhi stopped"):
+        for stopped in ("application shutdown complete", "relay", "agent in-new-delhi stopped"):
             assert stopped in output, output
     finally:
         dev.close()

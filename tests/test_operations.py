@@ -1,4 +1,4 @@
-"""Health checks, Prometheus metrics, request ids, and logs that never carry a token."""
+"""Health checks, Prometheus metrics, request ids, the access log, and logs that never carry a token."""
 
 from __future__ import annotations
 
@@ -7,17 +7,19 @@ import hashlib
 import io
 import json
 import logging
+import time
 from pathlib import Path
 
 import httpx
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from services.content.storage.database import Database
 from services.content.storage.outbox import OutboxQueries
 from services.content.usecases.tokens import create_token
-from services.logging_setup import JsonFormatter, configure_logging
-from tests.sync_support import Process, free_port, sync_env, test_redis_url, wait_http
+from services.logging_setup import ACCESS_LOGGER, AccessLog, ConsoleFormatter, JsonFormatter, configure_logging
+from tests.sync_support import Process, free_port, sync_env, test_redis_url, wait_http, wait_until
 
 Client = AsyncTestClient[Litestar]
 PAGE = "/v1/sites/in-new-delhi/pages/internal-security-section"
@@ -158,6 +160,103 @@ def test_configure_logging_installs_one_handler() -> None:
         configure_logging("json")
         assert len(root.handlers) == 1
         assert isinstance(root.handlers[0].formatter, JsonFormatter)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+
+
+def _access_lines(log: Path) -> list[dict[str, str]]:
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    return [line for line in lines if line["logger"] == "liaison.access"]
+
+
+async def test_a_served_request_is_logged_with_its_request_id_and_counted(
+    database_url: str, seeded: Database, tmp_path: Path
+) -> None:
+    """`liaison serve` as deployed (granian, JSON logs): each request gets an access line, written by the
+    access log's thread while the server runs and flushed at SIGTERM, with the id its response carried."""
+    port = free_port()
+    env = {**sync_env(database_url, test_redis_url(), port), "LIAISON_LOG_FORMAT": "json"}
+    log = tmp_path / "server.log"
+    server = Process(["serve", "--port", str(port)], env, log)
+    try:
+        api = f"http://127.0.0.1:{port}"
+        await asyncio.to_thread(wait_http, api + "/health/live")
+        async with httpx.AsyncClient(base_url=api) as client:
+            carried = await client.get(PAGE, params={"locale": "en"}, headers={"X-Request-ID": "probe-7"})
+            assert carried.headers["x-request-id"] == "probe-7"
+            assert carried.headers["x-content-type-options"] == "nosniff"
+            etag = carried.headers["etag"]
+            made = await client.get(PAGE, params={"locale": "en"}, headers={"If-None-Match": etag})
+            assert made.status_code == 304
+            made_id = made.headers["x-request-id"]
+            assert len(made_id) == 32
+            metrics = (await client.get("/metrics")).text
+            page_200 = 'liaison_http_requests_total{method="GET",route="/v1/sites/{site}/pages/{slug}",status="200"}'
+            page_304 = page_200.replace('status="200"', 'status="304"')
+            assert _sample(metrics, page_200) == 1
+            assert _sample(metrics, page_304) == 1
+
+        # Written while the server runs, not only when it stops.
+        await wait_until(lambda: any(line["request_id"] == made_id for line in _access_lines(log)), within=20)
+        assert server.terminate() == 0
+    finally:
+        server.close()
+    by_id = {line["request_id"]: line for line in _access_lines(log)}
+    assert by_id["probe-7"]["message"].startswith("127.0.0.1:")
+    assert f'"GET {PAGE}?locale=en HTTP/1.1" 200 ' in by_id["probe-7"]["message"]
+    assert f'"GET {PAGE}?locale=en HTTP/1.1" 304 ' in by_id[made_id]["message"]
+    assert by_id[made_id]["level"] == "info"
+    # The /metrics request was in flight or queued at SIGTERM: it is written all the same.
+    assert any('"GET /metrics HTTP/1.1" 200' in line["message"] for line in by_id.values())
+    assert "application shutdown complete" in log.read_text()
+
+
+@pytest.mark.parametrize("formatter", [JsonFormatter(), ConsoleFormatter()], ids=["json", "console"])
+def test_an_access_line_is_the_line_its_log_record_would_give(formatter: logging.Formatter) -> None:
+    """The access log's writer formats without making records: what it writes is what the handler would."""
+    created = time.time()
+    message = '127.0.0.1:5000 - "GET /v1/sites?x=\u00e9 HTTP/1.1" 200 1.2ms'
+    record = logging.LogRecord(ACCESS_LOGGER.name, logging.INFO, __file__, 0, message, (), None)
+    record.created = created
+    record.request_id = "rid-1"
+    assert formatter.access_line(created, message, "rid-1") == formatter.format(record)  # type: ignore[attr-defined]
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_the_access_log_writes_through_the_handler_it_finds_or_through_the_logger() -> None:
+    """With the handler configure_logging installs, lines are written in batches; with any other set-up
+    (here a handler of the test's own), each entry becomes an ordinary record."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    entry = (time.time(), ("10.0.0.1", 4242), "GET", "/v1/sites", b"", "1.1", 200, 0.0012, "rid-2")
+    try:
+        configure_logging("json")
+        stream = io.StringIO()
+        root.handlers[0].stream = stream  # type: ignore[attr-defined]
+        access = AccessLog()
+        access.record(entry)
+        access.flush()
+        line = json.loads(stream.getvalue())
+        assert line["message"] == '10.0.0.1:4242 - "GET /v1/sites HTTP/1.1" 200 1.2ms'
+        assert line["request_id"] == "rid-2"
+
+        capture = _Capture()
+        root.handlers[:] = [capture]
+        access.start()
+        access.record(entry)
+        access.stop()
+        assert [(r.name, r.getMessage(), r.request_id) for r in capture.records] == [  # type: ignore[attr-defined]
+            ("liaison.access", '10.0.0.1:4242 - "GET /v1/sites HTTP/1.1" 200 1.2ms', "rid-2")
+        ]
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])

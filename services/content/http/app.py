@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -38,7 +39,10 @@ from services.content.settings import Settings
 from services.content.storage.database import Database
 from services.content.usecases.delivery import Delivery
 from services.content.usecases.render_cache_sync import RenderCacheSync
+from services.logging_setup import AccessLog
 from services.redis_client import make_redis
+
+logger = logging.getLogger("liaison.app")
 
 API_VERSION = "1.0.0"
 
@@ -49,6 +53,16 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
     ``db`` lets tests share a database with the app; by default one is created
     from ``settings.database_url`` at start-up and closed at shutdown.
     """
+    access_log = AccessLog()
+
+    @asynccontextmanager
+    async def access_logging(_app: Litestar) -> AsyncIterator[None]:
+        access_log.start()
+        try:
+            yield
+        finally:
+            access_log.stop()
+            logger.info("application shutdown complete")
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -102,7 +116,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         },
         exception_handlers=exception_handlers(),
         request_class=JSONRequest,
-        lifespan=[lifespan],
+        lifespan=[access_logging, lifespan],
         request_max_body_size=settings.max_body_bytes,
         debug=settings.debug,
         logging_config=None,  # logging is configured once per process by services.logging_setup
@@ -142,6 +156,6 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
     # Outermost, around Litestar's exception handling and router, rather than a route middleware:
     # requests no route matches (404, 405) and errors turned into problems are counted and carry
     # their request id too.
-    app.asgi_handler = observability_middleware(complete_allow(app, app.asgi_handler))
+    app.asgi_handler = observability_middleware(complete_allow(app, app.asgi_handler), access_log)
     app.state.metrics_token = settings.metrics_token
     return app

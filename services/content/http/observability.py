@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import os
 import re
 import time
-import uuid
 from email.utils import formatdate
 from functools import lru_cache
 from typing import Any
@@ -25,7 +25,7 @@ from services.content.http.openapi import problems
 from services.content.storage.database import Database
 from services.content.storage.migrate import current_revision_of, head_revision
 from services.content.storage.outbox import OutboxQueries
-from services.logging_setup import REQUEST_ID
+from services.logging_setup import REQUEST_ID, AccessLog
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -64,22 +64,30 @@ RELAY_LATENCY = Gauge(
 )
 
 
-def observability_middleware(app: ASGIApp) -> ASGIApp:
-    """Carry or make an ``X-Request-ID``, send ``Date``, and count and time each request by route and status.
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+
+def observability_middleware(app: ASGIApp, access_log: AccessLog | None = None) -> ASGIApp:
+    """Carry or make an ``X-Request-ID``, count and time each request by route and status, and log it.
 
     Every response also says ``X-Content-Type-Options: nosniff``, problems and prepared page
     responses included: a browser must take a JSON or text body for what its type says, never
-    sniff it into HTML. ``Date`` is the time the response starts, not the server's copy updated
-    once a second (which is up to a second old): a page just published must not claim a
-    ``Last-Modified`` later than its ``Date``.
+    sniff it into HTML. ``Date`` is the time the response starts, not a server's copy updated once a
+    second: a page just published must not claim a ``Last-Modified`` later than its ``Date``.
+    The access line is only queued here (:class:`AccessLog`): a thread writes it.
     """
+    # The metric children of each (method, route, status), looked up once: ``labels()`` costs
+    # more than the increment itself.
+    children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+    record = access_log.record if access_log is not None else None
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         incoming = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
-        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        # Random, not a uuid4 object: the same 128 bits at a fifth of the cost.
+        request_id = incoming if incoming and _SAFE_ID.match(incoming) else os.urandom(16).hex()
         token = REQUEST_ID.set(request_id)
         status = 500
         started = time.perf_counter()
@@ -91,7 +99,7 @@ def observability_middleware(app: ASGIApp) -> ASGIApp:
                 message["headers"] = [
                     *message.get("headers", ()),
                     (b"x-request-id", request_id.encode()),
-                    (b"x-content-type-options", b"nosniff"),
+                    _NOSNIFF,
                     (b"date", http_date(int(time.time()))),
                 ]
             await send(message)
@@ -99,11 +107,30 @@ def observability_middleware(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_with_id)
         finally:
-            route = str(scope.get("path_template") or "unmatched")
-            method = scope.get("method", "GET")
-            REQUESTS.labels(method, route, str(status)).inc()
-            LATENCY.labels(method, route).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
             REQUEST_ID.reset(token)
+            route = scope.get("path_template") or "unmatched"
+            method = scope["method"]
+            key = (method, route, status)
+            metric = children.get(key)
+            if metric is None:
+                metric = children[key] = (REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route))
+            metric[0].inc()
+            metric[1].observe(elapsed)
+            if record is not None:
+                record(
+                    (
+                        time.time(),
+                        scope.get("client"),
+                        method,
+                        scope["path"],
+                        scope["query_string"],
+                        scope["http_version"],
+                        status,
+                        elapsed,
+                        request_id,
+                    )
+                )
 
     return middleware
 
