@@ -68,7 +68,10 @@ def advisory_key(name: str) -> int:
 
 
 class AdvisoryLock:
-    """A PostgreSQL session-level advisory lock, on a connection of its own in autocommit (never idle in a transaction)."""
+    """A PostgreSQL session-level advisory lock, on a connection of its own.
+
+    The connection is in autocommit, so it never sits idle in a transaction.
+    """
 
     def __init__(self, engine: AsyncEngine, name: str) -> None:
         self.engine = engine
