@@ -93,6 +93,16 @@ async def _active_pid(db: Database, relays: list[subprocess.Popen[bytes]], withi
     raise SystemExit("no relay took the lease")
 
 
+def _start_up_seconds(runs: int = 3) -> float:
+    """Median time for a fresh interpreter to import the relay: the floor of the restart case, on this machine now."""
+    times = []
+    for _ in range(runs):
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-c", "import services.sync.cli, services.sync.relay"], check=True)
+        times.append(time.monotonic() - started)
+    return statistics.median(times)
+
+
 def _report(name: str, seconds: list[float], missed: int) -> None:
     ms = sorted(s * 1000 for s in seconds)
     if not ms:
@@ -179,7 +189,9 @@ async def measure(database_url: str | None, redis_url: str, port: int, kills: in
                 results[case] = (delays, missed)
             stop.set()
             published = await publisher
+        start_up = _start_up_seconds()
         print(f"\n{published} publishes, one every {PUBLISH_EVERY_SECONDS * 1000:.0f} ms; relay lease: default")
+        print(f"reference: a new interpreter imports the relay in {start_up * 1000:.0f} ms (median of 3), now")
         print("from a relay's SIGKILL to the next event in the stream:")
         for case, (delays, missed) in results.items():
             _report(case, delays, missed)

@@ -14,7 +14,8 @@ order. One round of the relay:
 Step 4 runs in the background while the relay loops (`run`): the next round never
 waits for the database's write lock, and remembers in memory which sequences it
 already sent. A crash between any two steps repeats at most the XADD, which Redis
-refuses. Only the lease holder runs rounds. When a stream's last id is below what
+refuses. Only the holder of the lease, and of the relay lock that proves a dead holder gone
+(`storage/process_lock.py`), runs rounds. When a stream's last id is below what
 was relayed (Redis restarted empty, or lost its last writes), the missing rows are
 marked unrelayed and go out again.
 """
