@@ -13,6 +13,7 @@ database and a Redis (LIAISON_REDIS_URL or --redis-url; its own stream prefix, c
    value, before it renders the 2,000 pages) until the agent has written all 2,000 renders.
 
     python -m bench.sync_bench --publishes 1000 --pages 1000
+    python -m bench.sync_bench --failover --kills 8   # relay failover (bench/failover_bench.py)
 """
 
 from __future__ import annotations
@@ -298,11 +299,28 @@ def main() -> None:
     parser.add_argument("--listen", metavar="STREAM", help=argparse.SUPPRESS)
     parser.add_argument("--arrivals", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--after", default="$", help=argparse.SUPPRESS)
+    _failover_arguments(parser)
     args = parser.parse_args()
     if args.listen:
         listen(args.redis_url, args.listen, args.after, args.arrivals)
+    elif args.failover:
+        _failover(args)
     else:
         asyncio.run(run(args))
+
+
+def _failover_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--failover``: measure bench/failover_bench.py's relay failover instead."""
+    from bench import failover_bench
+
+    parser.add_argument("--failover", action="store_true", help="time relay failovers (bench/failover_bench.py)")
+    failover_bench.add_arguments(parser)
+
+
+def _failover(args: argparse.Namespace) -> None:
+    from bench import failover_bench
+
+    asyncio.run(failover_bench.measure(args.database_url, args.redis_url, args.port, args.kills, args.keep))
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from services.content.http.app import create_app
 from services.content.settings import Settings
 from services.content.storage.database import Database
 from services.content.storage.outbox import OutboxQueries
+from services.content.storage.process_lock import advisory_key, process_lock
 from services.content.storage.repository import RenderKey, Repository
 from services.content.storage.tables import leases, outbox
 from services.content.usecases import changes
@@ -227,6 +228,15 @@ async def republish(
 ) -> httpx.Response:
     """Publish a revision of a variant again (its render changes: ``published_at`` moves)."""
     return await http.post(f"/v1/documents/{doc}/variants/{locale}/publish", json={"revision": number}, headers=headers)
+
+
+async def next_fact_version(db: Database) -> None:
+    """Write the next version of the global integer fact through the use case (in this event loop)."""
+    current = await fact_usecases.get_fact(db, "global", FACT)
+    value = msgspec.to_builtins(current.value)["value"] + 1
+    body = {"value": {"type": "integer", "value": value}, "base_version": current.version}
+    update = msgspec.convert(body, FactUpdate)
+    await fact_usecases.update_fact(db, SEED_AUTHOR, "global", FACT, update, None)
 
 
 def log_lines(process: Process, needle: str) -> int:
@@ -625,6 +635,118 @@ async def test_two_relays_one_holds_the_lease_and_the_other_takes_over(
     assert "holding the lease, relaying" in standby.output()
     await assert_each_event_once(seeded, redis, prefix)
     await assert_stream_matches_outbox(seeded, redis, prefix)
+
+
+@pytest.mark.slow
+async def test_a_killed_relays_successor_relays_long_before_its_lease_would_have_expired(
+    client: Client,
+    admin: dict[str, str],
+    seeded: Database,
+    database_url: str,
+    redis: Redis,
+    prefix: str,
+    tmp_path: Path,
+    processes: list[Processes],
+) -> None:
+    env = sync_env(database_url, test_redis_url(), free_port(), prefix)
+    env["LIAISON_RELAY_LEASE_SECONDS"] = "30"
+    group = Processes(env, tmp_path)
+    processes.append(group)
+    first = group.start("relay-first", "sync", "run")
+    assert (await bump_fact(client, admin)).status_code == 200
+    await wait_until(lambda: no_backlog(seeded), within=20, interval=0.1)
+    async with seeded.reading() as repo:
+        dead = await OutboxQueries.of(repo).lease_holder(LEASE)
+    assert dead is not None
+    assert dead[0].endswith(f":{first.popen.pid}"), dead
+    first.kill()
+    assert (await bump_fact(client, admin)).status_code == 200  # committed while no relay runs
+
+    # A new relay (a new name) finds the lease held for up to 30 s more, but the dead relay's lock is
+    # free: that proves it gone, so the successor relays at once instead of waiting the lease out.
+    successor = group.start("relay-successor", "sync", "run")
+    await wait_until(lambda: no_backlog(seeded), within=20, interval=0.1)
+    assert dt.datetime.now(dt.UTC) < dead[1], "the event went out only after the dead relay's lease expired"
+    assert (await lease_holder(seeded) or "").endswith(f":{successor.popen.pid}")
+    assert "holding the lease, relaying" in successor.output()
+    await assert_each_event_once(seeded, redis, prefix)
+    await assert_stream_matches_outbox(seeded, redis, prefix)
+
+
+async def test_two_relays_started_at_once_one_relays_the_other_waits_then_takes_over(
+    seeded: Database, database_url: str, redis: Redis, prefix: str
+) -> None:
+    settings = relay_settings(database_url, test_redis_url(), prefix, relay_lease_seconds=30.0)
+    relays = [Relay(settings, seeded, redis, holder=f"relay-{name}") for name in "ab"]
+    stops = [asyncio.Event(), asyncio.Event()]
+    tasks = [asyncio.create_task(relay.run(stop)) for relay, stop in zip(relays, stops, strict=True)]
+    try:
+        await wait_until(lambda: sorted(r.state for r in relays) == ["relaying", "waiting-lease"], within=20)
+        active, standby = sorted(relays, key=lambda r: r.state)
+        for _ in range(5):
+            await next_fact_version(seeded)
+        await wait_until(lambda: no_backlog(seeded), within=20, interval=0.1)
+        assert active.published > 0
+        assert (standby.published, standby.state) == (0, "waiting-lease"), "both relays relayed"
+        assert await lease_holder(seeded) == active.holder
+
+        # The active relay stops; the standby takes the lease over and relays what follows.
+        stops[relays.index(active)].set()
+        await tasks[relays.index(active)]
+        published = active.published
+        await next_fact_version(seeded)
+        await wait_until(lambda: no_backlog(seeded), within=20, interval=0.1)
+        assert standby.published > 0
+        assert active.published == published
+        assert await lease_holder(seeded) == standby.holder
+    finally:
+        for stop in stops:
+            stop.set()
+        await asyncio.gather(*tasks)
+    await assert_each_event_once(seeded, redis, prefix)
+
+
+async def test_a_relay_that_lost_its_lock_sends_nothing_until_it_has_it_again(
+    seeded: Database, database_url: str, redis: Redis, prefix: str
+) -> None:
+    settings = relay_settings(database_url, test_redis_url(), prefix, relay_lease_seconds=30.0)
+    relay = Relay(settings, seeded, redis, holder="relay-cut-off")
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    intruder = process_lock(seeded.engine, LEASE)
+    assert intruder is not None
+    try:
+        await wait_until(lambda: relay.state == "relaying", within=20)
+        # Its lock goes, as when its database session dies (PostgreSQL) or its lock file is replaced
+        # (SQLite), and someone else takes it: the relay, its lease row still valid, must stop.
+        if seeded.dialect == "postgresql":
+            async with seeded.transaction() as repo:
+                await repo.conn.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                        "AND classid = :high AND objid = :low AND pid <> pg_backend_pid()"
+                    ),
+                    {"high": advisory_key(LEASE) >> 32, "low": advisory_key(LEASE) & 0xFFFFFFFF},
+                )
+        else:
+            lock_file = Path(str(make_url(database_url).database) + "-relay.lock")
+            lock_file.with_suffix(".new").touch()
+            lock_file.with_suffix(".new").replace(lock_file)
+        await wait_until(intruder.acquire, within=20)
+        published = relay.published
+        await next_fact_version(seeded)
+        await wait_until(lambda: relay.state == "waiting-lease", within=20)
+        assert await backlog(seeded) > 0
+        assert relay.published == published
+
+        await intruder.release()
+        await wait_until(lambda: no_backlog(seeded), within=20, interval=0.1)
+        assert relay.published > published
+    finally:
+        await intruder.release()
+        stop.set()
+        await task
+    await assert_each_event_once(seeded, redis, prefix)
 
 
 # -- 5. Redis down during a burst ---------------------------------------------------------------

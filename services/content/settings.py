@@ -42,7 +42,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     relay_batch: int = 500
     """Outbox rows the relay handles per round."""
     relay_lease_seconds: float = 10.0
-    """How long the relay's lease lasts without renewal: a crashed relay's standby takes over after this."""
+    """How long the relay's lease lasts without renewal; a crashed relay's standby takes over at once (its lock)."""
     relay_poll_seconds: float = 0.5
     """Fallback poll interval of the relay; commits also wake it at once."""
     redis_socket_timeout: float = 5.0

@@ -14,7 +14,8 @@ order. One round of the relay:
 Step 4 runs in the background while the relay loops (`run`): the next round never
 waits for the database's write lock, and remembers in memory which sequences it
 already sent. A crash between any two steps repeats at most the XADD, which Redis
-refuses. Only the lease holder runs rounds. When a stream's last id is below what
+refuses. Only the holder of the lease, and of the relay lock that proves a dead holder gone
+(`storage/process_lock.py`), runs rounds. When a stream's last id is below what
 was relayed (Redis restarted empty, or lost its last writes), the missing rows are
 marked unrelayed and go out again.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import os
 import random
@@ -40,6 +42,7 @@ from services.content.settings import Settings
 from services.content.storage.database import DATABASE_DOWN, Database
 from services.content.storage.notifications import listen_outbox
 from services.content.storage.outbox import OutboxQueries
+from services.content.storage.process_lock import ProcessLock, process_lock
 from services.content.storage.repository import OutboxRow, RenderKey
 from services.content.usecases.delivery import Delivery
 from services.content.usecases.events import encode_event, event_of
@@ -48,6 +51,8 @@ from services.redis_client import REDIS_DOWN
 logger = logging.getLogger("liaison.relay")
 
 LEASE = "relay"
+LOCK_POLL_SECONDS = 0.2
+"""How often a standby tries the relay lock: the delay from a relay's death to its successor's first round."""
 TRIM_EVERY_SECONDS = 30.0
 """How often the change feed's retention is applied to the outbox."""
 
@@ -99,6 +104,8 @@ class Relay:
         self.loss_check_seconds = loss_check_seconds
         self.state = "starting"
         self._lease_until = 0.0
+        self._lock: ProcessLock | None = None
+        """Taken by `run`: the lock whose release proves this relay gone (the lease row then only says who)."""
         self._last_loss_check = 0.0
         self._unrepairable: set[str] = set()
         self._foreign: set[str] = set()
@@ -127,20 +134,54 @@ class Relay:
     # -- the lease -----------------------------------------------------------------
 
     async def hold_lease(self, *, renew: bool = False) -> bool:
-        """Take the lease, or renew it a third of the TTL before expiry (at once with ``renew``)."""
+        """Take the lease, or renew it a third of the TTL before expiry (at once with ``renew``).
+
+        A relay run by `run` first takes the relay lock, which the system releases when
+        its holder dies: holding it proves every other relay gone or standing by, so the
+        lease row is taken whoever it names, without waiting out its TTL.
+        """
+        if self._lock is not None and not await self._lock.acquire():
+            self._lease_until = 0.0
+            if self.state != "waiting-lease":
+                async with self.db.reading() as repo:
+                    self._waiting(await OutboxQueries.of(repo).lease_holder(LEASE))
+            return False
         if not renew and time.monotonic() < self._lease_until - self.lease_ttl * 2 / 3:
             return True
+        if self._lock is not None and not await self._lock.held():
+            return self._lost_lock()  # checked first: only a holder of the lock may take the row over
+        asked = time.monotonic()  # the lease runs from before the claim: a slow claim only shortens it here
         async with self.db.transaction() as repo:
-            held = await OutboxQueries.of(repo).claim_lease(LEASE, self.holder, self.lease_ttl)
-            holder = None if held else await OutboxQueries.of(repo).lease_holder(LEASE)
+            queries = OutboxQueries.of(repo)
+            held = await queries.claim_lease(LEASE, self.holder, self.lease_ttl, take_over=self._lock is not None)
+            holder = None if held else await queries.lease_holder(LEASE)
         if held:
             if not self._lease_until:
                 self._relayed_heads = None  # another relay may have sent events since we last held it
-            self._lease_until = time.monotonic() + self.lease_ttl
+            self._lease_until = asked + self.lease_ttl
             return True
         self._lease_until = 0.0
+        self._waiting(holder)
+        return False
+
+    def _waiting(self, holder: tuple[str, dt.datetime] | None) -> None:
         who = f"{holder[0]} until {holder[1]:%H:%M:%S}" if holder else "unknown"
         self._enter("waiting-lease", f"relay {self.holder}: another relay holds the lease ({who}); waiting")
+
+    async def may_publish(self) -> bool:
+        """The fence before each XADD batch: the lease is valid by this process's clock, and the lock still held.
+
+        A relay that was paused, or cut off from the database, finds out here and sends nothing.
+        """
+        if not await self.hold_lease():
+            return False
+        if self._lock is not None and not await self._lock.held():
+            return self._lost_lock()
+        return True
+
+    def _lost_lock(self) -> bool:
+        self._lease_until = 0.0
+        self._enter("waiting-lease", f"relay {self.holder}: lost the relay lock; standing by")
         return False
 
     async def release_lease(self) -> None:
@@ -163,8 +204,8 @@ class Relay:
         if await self._stream_lost_rows(rows):
             return 0  # the lost rows are marked unrelayed; the next round sends them in order
         etags = await self._etags(rows)
-        if not await self.hold_lease():
-            return 0  # a long round outlived the lease: the relay that has it now sends these rows
+        if not await self.may_publish():
+            return 0  # a long round outlived the lease, or the lock is lost: the relay that has it sends these rows
         carried = await self._publish(rows, etags)
         for row in rows:
             assert row.sequence is not None  # noqa: S101 - writers number every row
@@ -358,6 +399,7 @@ class Relay:
         """Relay until ``stop`` is set; then finish the round in progress, record it and release the lease."""
         wake = wake or asyncio.Event()
         self._background = True
+        self._lock = process_lock(self.db.engine, LEASE)
         helpers = [
             asyncio.create_task(self._listen_doorbell(stop, wake)),
             asyncio.create_task(self._keep_lease(stop)),
@@ -370,13 +412,15 @@ class Relay:
             while not stop.is_set():
                 try:
                     if not await self.hold_lease():
-                        await _sleep_or(stop, self.lease_ttl / 3)
+                        # With the lock, its release is the signal to watch for; without, the lease's expiry.
+                        await _sleep_or(stop, LOCK_POLL_SECONDS if self._lock is not None else self.lease_ttl / 3)
                         continue
                     if self.state in {"redis-down", "database-down"}:
                         await self.repair_lost_events()
                     moved = await self.round()
                     delay = 0.0
-                    self._enter("relaying", f"relay {self.holder}: holding the lease, relaying")
+                    if self._lease_until:  # not if the round found the lease or the lock lost
+                        self._enter("relaying", f"relay {self.holder}: holding the lease, relaying")
                 except REDIS_DOWN as exc:
                     delay = _backoff(delay)
                     self._enter("redis-down", f"relay: Redis unreachable ({exc}); outbox kept, retrying with backoff")
@@ -404,6 +448,9 @@ class Relay:
                     "go out again (Redis refuses the copies)",
                     self.lease_ttl,
                 )
+            if self._lock is not None:
+                await self._lock.release()
+                self._lock = None
             self._background = False
             logger.info("relay %s stopped (%d events published)", self.holder, self.published)
 

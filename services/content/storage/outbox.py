@@ -25,8 +25,12 @@ class OutboxQueries:
 
     # -- the lease ---------------------------------------------------------------
 
-    async def claim_lease(self, name: str, holder: str, ttl: float) -> bool:
-        """Take or renew the lease ``name`` for ``holder``; False while someone else holds it."""
+    async def claim_lease(self, name: str, holder: str, ttl: float, *, take_over: bool = False) -> bool:
+        """Take or renew the lease ``name`` for ``holder``; False while someone else holds it.
+
+        ``take_over``: the caller proved the holder gone (it holds the lock the holder held), so the
+        lease is taken before it expires.
+        """
         current = now()
         expires = current + dt.timedelta(seconds=ttl)
         row = (await self.conn.execute(sa.select(leases).where(leases.c.name == name))).first()
@@ -40,7 +44,7 @@ class OutboxQueries:
         result = await self.conn.execute(
             sa.update(leases)
             .where(leases.c.name == name)
-            .where(sa.or_(leases.c.holder == holder, leases.c.expires_at < current))
+            .where(sa.true() if take_over else sa.or_(leases.c.holder == holder, leases.c.expires_at < current))
             .values(holder=holder, expires_at=expires)
         )
         return result.rowcount == 1
