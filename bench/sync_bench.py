@@ -71,6 +71,11 @@ def _journal(path: Path) -> list[list[str]]:
     return [line.split(" ") for line in path.read_text().splitlines()]
 
 
+def _written_at(field: str) -> float:
+    """Epoch seconds of a journal time (RFC 3339, as the agent writes it since its journal left epoch floats)."""
+    return dt.datetime.fromisoformat(field).timestamp()
+
+
 async def _fan_out_pages(db: Database, pages: int) -> None:
     """Create ``pages`` published pages (fr and en) that all show the fact ``bench.fanout``."""
     await facts.create_fact(db, BENCH_AUTHOR, FactCreate(key="bench.fanout", value=IntegerValue(1)))
@@ -229,7 +234,7 @@ async def run(args: argparse.Namespace) -> None:
             listener.terminate()
             listener.wait(timeout=10)
             arrivals = {int(seq): float(lag) for seq, lag in (line.split() for line in arrivals_file.open())}
-            times = {int(e[0]): float(e[6]) for e in _journal(journal)[before:] if e[1] == slug and e[2] == "fr"}
+            times = {int(e[0]): _written_at(e[6]) for e in _journal(journal)[before:] if e[1] == slug and e[2] == "fr"}
             event_time = {
                 int(msgspec.json.decode(f[b"event"], type=PageEvent).sequence): msgspec.json.decode(
                     f[b"event"], type=PageEvent
@@ -263,7 +268,7 @@ async def run(args: argparse.Namespace) -> None:
                 if len(done) >= args.pages * 2 or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(0.05)
-            write_times = [float(e[6]) for e in _journal(journal)[before:] if e[1].startswith("fanout-")]
+            write_times = [_written_at(e[6]) for e in _journal(journal)[before:] if e[1].startswith("fanout-")]
             print(
                 f"\nfan-out: fact used by {args.pages} pages x 2 locales -> {len(done)} renders written by the agent "
                 f"in {max(write_times) - committed:.2f} s after the commit\n"
