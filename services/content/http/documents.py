@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, delete, get, post
-from litestar.params import HeaderParameter, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 
 from schemas.diffs import RevisionDiff
 from schemas.documents import (
@@ -20,18 +20,9 @@ from schemas.documents import (
     RevisionPage,
 )
 from services.content.http.dependencies import DB, Caller, PathNumber, if_match_tag
-from services.content.http.openapi import BEARER, LocalePath, integer_pattern, problems, unchanged_head
+from services.content.http.openapi import BEARER, LocalePath, RevisionIfMatch, problems, unchanged_head
 from services.content.usecases import documents, revisions
 
-IfMatch = Annotated[
-    str | None,
-    HeaderParameter(
-        name="If-Match",
-        required=False,
-        description='ETag of the head the write is based on, e.g. "r3"',
-        schema_extra={"pattern": f'^"r{integer_pattern(MAX_NUMBER)}"$', "examples": ['"r1"']},
-    ),
-]
 VARIANT = "/{document_id:int}/variants/{locale:str}"
 
 
@@ -79,7 +70,7 @@ class DocumentController(Controller):
         document_id: PathNumber,
         locale: LocalePath,
         data: JSONBody[RevisionCreate],
-        if_match: IfMatch = None,
+        if_match: RevisionIfMatch = None,
     ) -> Response[RevisionOut]:
         """Write a new revision. Name the base revision (``base_revision`` or ``If-Match``) once the variant exists.
 
@@ -164,7 +155,7 @@ class DocumentController(Controller):
         document_id: PathNumber,
         locale: LocalePath,
         data: JSONBody[RevertRequest],
-        if_match: IfMatch = None,
+        if_match: RevisionIfMatch = None,
     ) -> Response[RevisionOut]:
         """Write a new revision holding an older revision's content (200 with the head when it holds it already)."""
         tag = if_match_tag(if_match, "r")

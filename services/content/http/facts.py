@@ -5,16 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, delete, get, post, put
-from litestar.params import HeaderParameter, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 
-from schemas.documents import MAX_NUMBER
 from schemas.facts import FactCreate, FactHistory, FactOut, FactScope, FactUpdate
 from services.content.http.dependencies import DB, Caller, if_match_tag
 from services.content.http.openapi import (
     BEARER,
+    FactIfMatch,
     FactKeyPath,
     FactScopePath,
-    integer_pattern,
     pattern_of,
     problems,
 )
@@ -74,15 +73,7 @@ class FactController(Controller):
         fact_scope: FactScopePath,
         key: FactKeyPath,
         data: JSONBody[FactUpdate],
-        if_match: Annotated[
-            str | None,
-            HeaderParameter(
-                name="If-Match",
-                required=False,
-                description='ETag of the version the write is based on, e.g. "v2"',
-                schema_extra={"pattern": f'^"v{integer_pattern(MAX_NUMBER)}"$', "examples": ['"v1"']},
-            ),
-        ] = None,
+        if_match: FactIfMatch = None,
     ) -> Response[FactOut]:
         """Write a new version; name the current one (``base_version`` or ``If-Match``)."""
         return _with_etag(await facts.update_fact(db, principal, fact_scope, key, data, if_match_tag(if_match, "v")))

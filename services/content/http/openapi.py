@@ -25,7 +25,7 @@ from litestar import Request
 from litestar.exceptions import NotFoundException
 from litestar.openapi import ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
-from litestar.params import PathParameter
+from litestar.params import HeaderParameter, PathParameter
 
 import schemas
 from schemas.blocks import FactKey
@@ -109,6 +109,22 @@ def _path_string(annotated: Any, description: str) -> Any:
     # Documented, not enforced here: the use cases answer an unknown key 404 and a bad locale 400
     # with their own problem, as they always have.
     return Annotated[str, PathParameter(description=description, schema_extra={"pattern": pattern_of(annotated)})]
+
+
+def _if_match(prefix: str, base: str, example: int) -> Any:
+    """The ``If-Match`` parameter of a write: a strong ETag ``"<prefix>N"`` naming its base."""
+    return HeaderParameter(
+        name="If-Match",
+        required=False,
+        description=f'ETag of the {base} the write is based on, e.g. "{prefix}{example}"',
+        schema_extra={"pattern": f'^"{prefix}{integer_pattern(MAX_NUMBER)}"$', "examples": [f'"{prefix}1"']},
+    )
+
+
+RevisionIfMatch = Annotated[str | None, _if_match("r", "head", 3)]
+"""The optional ``If-Match`` of a revision write (``"r3"``)."""
+FactIfMatch = Annotated[str | None, _if_match("v", "version", 2)]
+"""The optional ``If-Match`` of a fact write (``"v2"``)."""
 
 
 SiteKeyPath = _path_string(SiteKey, "Site key")
