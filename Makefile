@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test test-sqlite lint format migrate seed lock clean bench i18n
+.PHONY: help install run test test-sqlite lint format migrate seed lock clean bench i18n chromium
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,11 +27,18 @@ seed: migrate ## Load the demo content
 run: seed ## Migrate, load the demo, serve the API on 127.0.0.1:8000 with the relay and a demo site agent
 	$(BIN)/liaison dev
 
-test: install ## Run the whole test suite on SQLite, then on PostgreSQL
+chromium: ## Install Debian's Chromium for the console's browser tests, when it is missing
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "installing chromium (the console's browser tests drive it)"; \
+		apt-get install -y --no-install-recommends chromium >/dev/null \
+			|| { apt-get update >/dev/null && apt-get install -y --no-install-recommends chromium >/dev/null; }; \
+	fi
+
+test: install chromium ## Run the whole test suite on SQLite, then on PostgreSQL
 	LIAISON_TEST_BACKEND=sqlite $(BIN)/pytest
 	LIAISON_TEST_BACKEND=postgres $(BIN)/pytest
 
-test-sqlite: install ## The suite on SQLite only (no PostgreSQL needed)
+test-sqlite: install chromium ## The suite on SQLite only (no PostgreSQL needed)
 	LIAISON_TEST_BACKEND=sqlite $(BIN)/pytest
 
 lint: install ## ruff and mypy --strict

@@ -51,6 +51,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Deliveries after which an event an agent cannot handle goes to the dead-letter stream."""
     metrics_token: str = ""
     """When set, ``GET /metrics`` needs ``Authorization: Bearer <this token>``; empty: it is public."""
+    console_idle_minutes: int = 30
+    """A console session unused for this long ends; the editor signs in again (docs/production.md)."""
+    console_secret: str = ""
+    """Key signing the console's CSRF tokens, the same on every replica (default: derived from database_url)."""
     log_format: Literal["console", "json"] = "console"
     debug: bool = False
 

@@ -102,6 +102,14 @@ class Token(msgspec.Struct, frozen=True):
     revoked_at: dt.datetime | None
 
 
+class ConsoleSession(msgspec.Struct, frozen=True):
+    """A signed-in console session as stored: the token it acts for and when it was last used."""
+
+    token_id: int
+    created_at: dt.datetime
+    last_seen_at: dt.datetime
+
+
 def revision_etag(number: int) -> str:
     """Strong ETag of a variant whose head is revision ``number``."""
     return f'"r{number}"'

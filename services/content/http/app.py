@@ -15,6 +15,7 @@ from litestar.static_files import create_static_files_router
 from swagger_ui_bundle import swagger_ui_path
 
 from services.content import i18n
+from services.content.console.plugin import ConsolePlugin
 from services.content.doorbell import Doorbell
 from services.content.http.allow import complete_allow
 from services.content.http.changes import ChangeController
@@ -116,6 +117,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         },
         exception_handlers=exception_handlers(),
         request_class=JSONRequest,
+        plugins=[ConsolePlugin.from_settings(settings)],  # the editor console at /console
         lifespan=[access_logging, lifespan],
         request_max_body_size=settings.max_body_bytes,
         debug=settings.debug,

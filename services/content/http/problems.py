@@ -106,7 +106,8 @@ def problem_response(
     )
 
 
-def _status_of(exc: errors.DomainError) -> int:
+def status_of(exc: errors.DomainError) -> int:
+    """The HTTP status of a domain error (the console's error pages use the same)."""
     for cls in type(exc).__mro__:
         if cls in _STATUS:
             return _STATUS[cls]
@@ -114,7 +115,7 @@ def _status_of(exc: errors.DomainError) -> int:
 
 
 def _domain_error(request: Request[Any, Any, Any], exc: errors.DomainError) -> Response[bytes]:
-    status = _status_of(exc)
+    status = status_of(exc)
     headers = {"WWW-Authenticate": 'Bearer realm="liaison"'} if status == 401 else None
     return problem_response(
         status, exc.name, exc.title, exc.message, request.url.path, exc.context, headers, language_of(request)

@@ -20,8 +20,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from schemas.blocks import Block
 from schemas.facts import FactValue
 from services.content.domain.content import References
-from services.content.domain.model import Document, Fact, FactVersion, Revision, Site, Token, Variant
+from services.content.domain.model import (
+    ConsoleSession,
+    Document,
+    Fact,
+    FactVersion,
+    Revision,
+    Site,
+    Token,
+    Variant,
+)
 from services.content.storage.tables import (
+    console_sessions,
     documents,
     fact_versions,
     facts,
@@ -580,6 +590,47 @@ class Repository:
         return Token(
             row.id, row.name, row.role, row.sites, row.locales, _aware(row.created_at), _maybe_aware(row.revoked_at)
         )
+
+    # -- console sessions --------------------------------------------------------
+
+    async def insert_console_session(self, id_hash: str, token_id: int, at: dt.datetime) -> None:
+        """Store a console session by the hash of its id."""
+        await self.conn.execute(
+            sa.insert(console_sessions).values(id_hash=id_hash, token_id=token_id, created_at=at, last_seen_at=at)
+        )
+
+    async def console_session(self, id_hash: str) -> ConsoleSession | None:
+        """The console session whose id hashes to ``id_hash``."""
+        row = (
+            await self.conn.execute(sa.select(console_sessions).where(console_sessions.c.id_hash == id_hash))
+        ).first()
+        if row is None:
+            return None
+        return ConsoleSession(row.token_id, _aware(row.created_at), _aware(row.last_seen_at))
+
+    async def touch_console_session(self, id_hash: str, at: dt.datetime) -> None:
+        """Record that a console session was used at ``at``."""
+        await self.conn.execute(
+            sa.update(console_sessions).where(console_sessions.c.id_hash == id_hash).values(last_seen_at=at)
+        )
+
+    async def delete_console_session(self, id_hash: str) -> bool:
+        """Delete a console session; False if there was none."""
+        result = await self.conn.execute(sa.delete(console_sessions).where(console_sessions.c.id_hash == id_hash))
+        return result.rowcount == 1
+
+    async def delete_idle_console_sessions(self, seen_before: dt.datetime) -> int:
+        """Delete every console session last used before ``seen_before``; how many went."""
+        result = await self.conn.execute(
+            sa.delete(console_sessions).where(console_sessions.c.last_seen_at < seen_before)
+        )
+        return result.rowcount
+
+    async def token(self, token_id: int) -> Token | None:
+        """The live (not revoked) token ``token_id``."""
+        query = sa.select(tokens).where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None))
+        row = (await self.conn.execute(query)).first()
+        return None if row is None else self._token(row)
 
     # -- published pages and the render graph --------------------------------------
 

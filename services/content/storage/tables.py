@@ -126,6 +126,16 @@ tokens = sa.Table(
     sa.Column("revoked_at", Timestamp),
 )
 
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    # SHA-256 of the session id the browser holds in its cookie; the id itself is never stored or logged.
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("token_id", sa.Integer, sa.ForeignKey("tokens.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("last_seen_at", Timestamp, nullable=False),
+)
+
 outbox = sa.Table(
     "outbox",
     metadata,

@@ -69,6 +69,11 @@ async def list_sites(db: Database) -> list[SiteOut]:
         return [site_out(s) for s in await repo.list_sites()]
 
 
+async def sites_for(db: Database, principal: Principal) -> list[SiteOut]:
+    """The sites ``principal`` may read the drafts of (its scope), for the console."""
+    return [site for site in await list_sites(db) if principal.allows(Action.READ_DRAFTS, site=site.key)]
+
+
 async def get_site(db: Database, key: str) -> SiteOut:
     """One site (public)."""
     async with db.reading() as repo:

@@ -79,6 +79,19 @@ async def authenticate(db: Database, secret: str) -> Principal:
         token = await repo.token_by_hash(hash_secret(secret))
     if token is None:
         raise Unauthenticated(Message(N_("the bearer token is unknown or revoked")))
+    return _principal(token)
+
+
+async def token_principal(db: Database, token_id: int) -> Principal:
+    """The principal of the live token ``token_id`` (a console session's); `Unauthenticated` if revoked."""
+    async with db.reading() as repo:
+        token = await repo.token(token_id)
+    if token is None:
+        raise Unauthenticated(Message(N_("the token of this session is revoked")))
+    return _principal(token)
+
+
+def _principal(token: Token) -> Principal:
     return Principal(
         token_id=token.id,
         name=token.name,
