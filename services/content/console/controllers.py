@@ -134,3 +134,9 @@ def asset_handler(assets: Assets) -> Any:
         return Response(content=found.content, media_type=found.media_type, headers={"Cache-Control": IMMUTABLE})
 
     return asset
+
+
+@get("/{rest:path}", name="console:not-found", sync_to_thread=False)
+def not_found(rest: FromPath[str]) -> None:
+    """Any other GET below ``/console``: the console's own 404 page (with its headers), not a problem document."""
+    raise NotFoundException()

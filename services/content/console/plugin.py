@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from litestar import Router
 from litestar.config.app import AppConfig
 from litestar.di import Provide
@@ -14,7 +16,7 @@ from litestar.types import ControllerRouterHandler
 
 from services.content.console.assets import Assets
 from services.content.console.config import ConsoleConfig
-from services.content.console.controllers import ConsoleController, SessionController, asset_handler
+from services.content.console.controllers import ConsoleController, SessionController, asset_handler, not_found
 from services.content.console.errors import exception_handlers
 from services.content.console.security import after_request, csrf_config
 from services.content.console.session import provide_session_principal
@@ -28,8 +30,9 @@ CONTROLLERS: list[ControllerRouterHandler] = [SessionController, ConsoleControll
 class ConsolePlugin(InitPlugin):
     """The editor console at ``/console``: its router, templates, assets, CSRF and headers."""
 
-    def __init__(self, config: ConsoleConfig) -> None:
+    def __init__(self, config: ConsoleConfig, controllers: Sequence[ControllerRouterHandler] | None = None) -> None:
         self.config = config
+        self.controllers = list(CONTROLLERS if controllers is None else controllers)
         self.assets = Assets()  # hashed once, when the app is built
 
     @classmethod
@@ -42,7 +45,7 @@ class ConsolePlugin(InitPlugin):
         csrf = csrf_config(self.config.csrf_secret, self.config.database_url, self.config.behind_https)
         router = Router(
             "/console",
-            route_handlers=[*CONTROLLERS, asset_handler(self.assets)],
+            route_handlers=[*self.controllers, asset_handler(self.assets), not_found],
             # Here rather than on the app: the API, called with bearer tokens and no cookies, needs no CSRF token.
             middleware=[DefineMiddleware(CSRFMiddleware, config=csrf)],
             # The session's principal, under the name the API's handlers use for the bearer token's.
