@@ -880,12 +880,18 @@ async def test_poison_entry_is_tried_exactly_n_times_before_the_dead_letter_stre
         return decode(fields)
 
     monkeypatch.setattr(agent, "_decode", counting)
+    agent.out_dir.mkdir()
     try:
         for k, fields in enumerate([{b"event": b"{"}, {b"other": b"x"}, {b"event": b"\xff"}], 1):
             tries = 0
             await agent.handle(f"1-{k}".encode(), fields)
             assert tries == 3
         assert await redis.xlen(agent.dead_letters) == 3
+        # Kept in the state file too, with the reasons: a Redis that loses its data loses the stream of them.
+        kept = StateFile(agent.out_dir, "in-new-delhi").load().dead_letters
+        assert [letter.entry for letter in kept] == ["1-1", "1-2", "1-3"]
+        assert "not a page event" in kept[0].reason
+        assert "no 'event' field" in kept[1].reason
     finally:
         await close_agent(agent)
 
