@@ -359,8 +359,9 @@ class SiteAgent:
         response = await self._get(path, params=params, headers=headers)
         if response.status == 409:
             # The API answers 409 only after reading the database again: the page's publication
-            # has moved on since this event (another revision, older or not, was published), so
-            # the render it has now is newer than the event's and is the one to keep.
+            # has moved on since this event (another revision, older or not, was published, or the
+            # locale was unpublished: a fallback never satisfies min_revision), so the answer it
+            # gives now is newer than the event's and is the one to keep.
             params.pop("min_revision")
             response = await self._get(path, params=params, headers=headers)
         if response.status == 304:
