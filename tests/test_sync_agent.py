@@ -1468,6 +1468,15 @@ async def test_agent_follows_the_change_feed_while_redis_is_down_then_returns_to
         assert any(sequence > before for sequence, _slug, _locale in journal_writes(run.journal))
         assert await relayed(db) is False, "with Redis down nothing was relayed: these came from the feed"
 
+        # SIGTERM on the feed stops it cleanly too; restarted with Redis still down, it follows the feed again.
+        assert run.process is not None
+        assert run.process.terminate() == 0
+        assert "stopped at sequence" in run.log.read_text()
+        run = cluster.agent("in-new-delhi")
+        await wait_until(lambda: run.log.read_text().count("following the change feed") == 2)
+        number = await editor.write_and_publish(document_id, "fr", "après le redémarrage de l agent")
+        await wait_until(lambda: revision_in(page) == number)
+
         cluster.redis_server.start()
         await wait_until(lambda: "back on the stream" in run.log.read_text())
         back_at = run.state().last_sequence
@@ -1481,7 +1490,7 @@ async def test_agent_follows_the_change_feed_while_redis_is_down_then_returns_to
         assert run.state().health.redis_error is None
         assert_each_event_applied_once(run.journal)
         log = run.log.read_text()
-        assert log.count("following the change feed") == 1, "one line per change of state"
+        assert log.count("following the change feed") == 2, "one line per change of state (and per start)"
         assert log.count("back on the stream") == 1
         assert run.process is not None
         assert run.process.terminate() == 0

@@ -49,7 +49,7 @@ from services.sync.agent_contract import render_decoder as _render_decoder
 from services.sync.agent_errors import FileSystemError, PoisonEvent, Transient
 from services.sync.agent_feed import apply_feed_event, follow_feed
 from services.sync.agent_files import GroupCommit, remove_leftovers, stage_file, sync_to_disk
-from services.sync.agent_health import HealthLog, Mode, dead_letter, keep_dead_letter
+from services.sync.agent_health import AgentHealth, HealthLog, Mode, dead_letter, keep_dead_letter
 from services.sync.agent_report import HealthReporter
 from services.sync.agent_state import AgentState, PageCopy, StateFile, rfc3339
 from services.sync.relay import stream_key
@@ -204,7 +204,6 @@ class SiteAgent:
         self.health = HealthLog(site, self.state.health)
         self.reporter = HealthReporter(self)
         self.applied = 0
-        self._redis_down = False
         self._api_down = False
         """Whether the content API failed since it last answered (said once, not once per retry)."""
         self._stop = asyncio.Event()
@@ -668,6 +667,8 @@ class SiteAgent:
         """Apply events until ``stop`` is set; the current event is finished and acknowledged first."""
         self._stop = stop
         self.state = self.state_file.load()
+        # A new process finds its problems again (and says them once): the saved health was the last run's.
+        self.state.health = AgentHealth()
         self.health = HealthLog(self.site, self.state.health)
         while not stop.is_set():
             try:
@@ -706,15 +707,11 @@ class SiteAgent:
                 if entries:
                     self.reset_backoff()
                     await self.handle_batch(entries)
-                if self._redis_down:
-                    self._redis_down = False
                 self.reset_backoff()
             except REDIS_DOWN as exc:
                 # Not a file-system error: those are FileSystemError, which is no OSError.
-                self._redis_down = True
                 started = False
                 await follow_feed(self, stop, f"{exc.__class__.__name__}: {exc}")
             except Transient as exc:
                 started = started and not isinstance(exc, FileSystemError)  # its batch is pending: read it again
-                await self.reporter.publish()
                 await self.back_off(exc)
