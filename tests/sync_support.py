@@ -255,3 +255,53 @@ def assert_journal_monotonic(journal: Path) -> None:
         at = dt.datetime.fromisoformat(published)
         assert at >= latest.get(key, at), f"{slug}.{locale} went back to an older publication ({revision})"
         latest[key] = at
+
+
+@contextmanager
+def unwritable(folder: Path) -> Iterator[int]:
+    """``folder`` refuses new files, renames and removals until the block ends; yields the errno writes get.
+
+    As root, permissions stop nothing (root passes every mode check), so the folder is made
+    immutable (``chattr +i``: needs CAP_LINUX_IMMUTABLE, which root has, and ext2/3/4, XFS or
+    Btrfs, the file systems CI runners use): writes get EPERM. As another user, ``chmod a-w``
+    is enough: writes get EACCES. Either way the agent sees a real refusal from the kernel.
+    """
+    import errno
+
+    if os.geteuid() == 0:
+        chattr = shutil.which("chattr")
+        if chattr is None:
+            raise RuntimeError("as root, this test needs chattr (e2fsprogs) to make a folder unwritable")
+        done = subprocess.run([chattr, "+i", str(folder)], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"chattr +i {folder} failed: {done.stderr.strip()} (the file system must support it)")
+        try:
+            yield errno.EPERM
+        finally:
+            subprocess.run([chattr, "-i", str(folder)], check=True)
+        return
+    mode = folder.stat().st_mode
+    folder.chmod(0o555)
+    try:
+        yield errno.EACCES
+    finally:
+        folder.chmod(mode)
+
+
+def journal_writes(journal: Path) -> list[tuple[int, str, str]]:
+    """(sequence, slug, locale) of every file write in an agent's journal, in order."""
+    writes: list[tuple[int, str, str]] = []
+    for line in journal.read_text().splitlines():
+        sequence, slug, locale, _rest = line.split(" ", 3)
+        writes.append((int(sequence), slug, locale))
+    return writes
+
+
+def assert_each_event_applied_once(journal: Path) -> None:
+    """No event's render was written twice, and per page no event was applied after a later one."""
+    writes = journal_writes(journal)
+    assert len(writes) == len(set(writes)), "an event was applied twice"
+    latest: dict[tuple[str, str], int] = {}
+    for sequence, slug, locale in writes:
+        assert sequence > latest.get((slug, locale), 0), f"{slug}.{locale}: event {sequence} after a later one"
+        latest[(slug, locale)] = sequence

@@ -6,15 +6,21 @@ import datetime as dt
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from babel.numbers import format_decimal
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from schemas.documents import PublishRequest
+from services.content.domain.access import Principal
+from services.content.domain.errors import RevisionNotServed
 from services.content.storage.database import Database
 from services.content.storage.repository import RenderKey
 from services.content.storage.tables import outbox, variants
+from services.content.usecases import revisions
 from services.content.usecases.delivery import Delivery
+from services.content.usecases.min_revision import serve_at_least
 from tests.conftest import dump
 from tests.helpers import fact, fragment_id, page_id, paragraph, revision, text
 
@@ -426,6 +432,46 @@ async def test_min_revision(client: Client, seeded: Database) -> None:
     assert ahead.status_code == 409
     assert ahead.headers["content-type"].startswith(PROBLEM)
     assert ahead.json()["current"] == {"revision": 1}
+
+
+async def test_min_revision_is_not_met_by_a_fallback_to_another_locale(
+    client: Client, admin: dict[str, str], seeded: Database
+) -> None:
+    doc = await page_id(seeded, "in-new-delhi", SLUG)
+    await client.post(f"/v1/documents/{doc}/variants/en/unpublish", headers=admin)
+    fallback = await client.get(DELHI, params={"locale": "en"})
+    assert fallback.json()["locale"] == "fr"
+    refused = await client.get(DELHI, params={"locale": "en", "min_revision": "1"})
+    assert refused.status_code == 409, "the fr fallback (revision 1) is not en revision 1"
+    assert refused.json()["type"] == "urn:liaison:problem:revision-not-served"
+    assert refused.json()["current"] == {"revision": None, "locale": "fr"}
+    assert refused.json()["detail"] == "min_revision 1: en is not published; the page is served in fr"
+
+
+async def test_a_replica_that_missed_a_publish_answers_min_revision_from_the_database_not_its_cached_fallback(
+    seeded: Database, database_url: str
+) -> None:
+    """The replica caches the fr fallback of an unpublished en; another process publishes en and the event says en
+    revision 1. The replica's cached fallback must not pass for it (an agent would delete its en file)."""
+    replica = Delivery(seeded, "http://127.0.0.1:8000")  # hears only the commits made through ``seeded``
+    other = Database.from_url(database_url, pooled=database_url.startswith("sqlite"))
+    system = Principal.system("test")
+    try:
+        doc = await page_id(seeded, "in-new-delhi", SLUG)
+        await revisions.unpublish(other, system, doc, "en")
+        assert (await replica.serve("in-new-delhi", SLUG, ("en",))).entry.render.locale == "fr"
+        await revisions.publish(other, system, doc, "en", PublishRequest(revision=1))
+        stale = await replica.serve("in-new-delhi", SLUG, ("en",))
+        assert (stale.entry.render.locale, stale.fallback) == ("fr", True), "the replica's cache is still the old one"
+
+        served = await serve_at_least(replica, "in-new-delhi", SLUG, ("en",), 1)
+        assert (served.entry.render.locale, served.entry.render.revision, served.fallback) == ("en", 1, False)
+
+        await revisions.unpublish(seeded, system, doc, "en")  # through the replica's own Database: it knows
+        with pytest.raises(RevisionNotServed):
+            await serve_at_least(replica, "in-new-delhi", SLUG, ("en",), 1)
+    finally:
+        await other.close()
 
 
 # -- invalidation ----------------------------------------------------------------------------

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import os
 import random
 import signal
+import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +31,7 @@ import pytest
 from aiohttp import web
 from redis.asyncio import Redis
 
+from schemas.delivery import PageRender
 from schemas.events import PageEvent, sequence_text
 from schemas.facts import FactUpdate
 from services.content.demo.loader import SEED_AUTHOR
@@ -37,23 +42,31 @@ from services.content.usecases import facts as fact_usecases
 from services.redis_client import make_redis
 from services.sync import agent as agent_module
 from services.sync import agent_files
-from services.sync.agent import MAX_EVENT_BYTES, PoisonEvent, Reply, SiteAgent, Transient
+from services.sync.agent import MAX_EVENT_BYTES, Reply, SiteAgent
+from services.sync.agent_errors import FileSystemError, PoisonEvent, Transient
 from services.sync.agent_files import GroupCommit, stage_file
+from services.sync.agent_health import AgentHealth, HealthLog, Mode
 from services.sync.agent_state import AgentState, StateFile
 from services.sync.cli import event_loop_factory, run_on_fast_loop
 from services.sync.relay import Relay
+from services.sync.status import SyncStatus, agent_reports
 from tests.conftest import TokenFactory
 from tests.helpers import fact, paragraph, revision, text
 from tests.sync_support import (
+    LIAISON,
     PATIENCE,
     Process,
+    RedisServer,
+    assert_each_event_applied_once,
     assert_each_event_once,
     assert_files_match_api,
     assert_journal_monotonic,
     free_port,
+    journal_writes,
     redis_server,
     stream_sequences,
     sync_env,
+    unwritable,
     wait_http,
     wait_until,
 )
@@ -99,6 +112,8 @@ class Cluster:
     port: int = field(default_factory=free_port)
     processes: list[Process] = field(default_factory=list)
     agents: dict[str, AgentRun] = field(default_factory=dict)
+    redis_server: RedisServer | None = None
+    """The private redis-server, when the test has one (`private_cluster`): it may stop and start it."""
 
     def __post_init__(self) -> None:
         self.env = sync_env(self.database_url, self.redis_url, self.port)
@@ -659,7 +674,7 @@ async def private_cluster(
     with redis_server(tmp_path) as server:
         private = make_redis(server.url, 5.0)
         try:
-            async with running(Cluster(tmp_path, database_url, server.url), private) as cluster:
+            async with running(Cluster(tmp_path, database_url, server.url, redis_server=server), private) as cluster:
                 cluster.serve()
                 cluster.relay()
                 editor = Editor(cluster.api, token)
@@ -880,12 +895,18 @@ async def test_poison_entry_is_tried_exactly_n_times_before_the_dead_letter_stre
         return decode(fields)
 
     monkeypatch.setattr(agent, "_decode", counting)
+    agent.out_dir.mkdir()
     try:
         for k, fields in enumerate([{b"event": b"{"}, {b"other": b"x"}, {b"event": b"\xff"}], 1):
             tries = 0
             await agent.handle(f"1-{k}".encode(), fields)
             assert tries == 3
         assert await redis.xlen(agent.dead_letters) == 3
+        # Kept in the state file too, with the reasons: a Redis that loses its data loses the stream of them.
+        kept = StateFile(agent.out_dir, "in-new-delhi").load().dead_letters
+        assert [letter.entry for letter in kept] == ["1-1", "1-2", "1-3"]
+        assert "not a page event" in kept[0].reason
+        assert "no 'event' field" in kept[1].reason
     finally:
         await close_agent(agent)
 
@@ -1408,3 +1429,312 @@ async def test_agent_removes_leftovers_at_start_and_a_fan_out_leaves_no_hidden_f
         stop.set()
         await asyncio.wait_for(task, PATIENCE)
         await close_agent(agent)
+
+
+# -- 10. Redis down: the change feed ---------------------------------------------------------------
+
+
+async def site_head(db: Database, site: str) -> int:
+    """The last sequence of ``site`` in the outbox."""
+    async with db.reading() as repo:
+        return (await OutboxQueries.of(repo).site_heads()).get(site, 0)
+
+
+async def test_agent_follows_the_change_feed_while_redis_is_down_then_returns_to_the_stream(
+    tmp_path: Path, database_url: str, editor_token: dict[str, str], db: Database, seeded: Database
+) -> None:
+    """Redis stops: publishes still reach the files, through GET /v1/changes. Redis starts again (empty): the agent
+    goes back to its consumer group, later publishes come through the stream, and no event is applied twice."""
+    async with private_cluster(tmp_path, database_url, editor_token) as (cluster, editor, private):
+        assert cluster.redis_server is not None
+        run = cluster.agent("in-new-delhi")
+        variants = await seeded_variants(editor)
+        await cluster.converge(db)
+        document_id, _ = variants[0]
+        page = run.out / f"{SEEDED_SLUG}.fr.json"
+
+        cluster.redis_server.stop()
+        await wait_until(lambda: "following the change feed" in run.log.read_text())
+        before = await site_head(db, "in-new-delhi")
+        number = await editor.write_and_publish(document_id, "fr", "pendant la panne de Redis")
+        await wait_until(lambda: revision_in(page) == number)
+        await churn(editor, variants, 4, rng(21), pause=0, label="outage")
+        head = await site_head(db, "in-new-delhi")
+        await wait_until(lambda: run.state().last_sequence == head)
+        await wait_until(lambda: cluster.matches(run))
+        state = run.state()
+        assert state.health.mode is Mode.FEED
+        assert state.health.redis_error
+        assert any(sequence > before for sequence, _slug, _locale in journal_writes(run.journal))
+        assert await relayed(db) is False, "with Redis down nothing was relayed: these came from the feed"
+
+        # SIGTERM on the feed stops it cleanly too; restarted with Redis still down, it follows the feed again.
+        assert run.process is not None
+        assert run.process.terminate() == 0
+        assert "stopped at sequence" in run.log.read_text()
+        run = cluster.agent("in-new-delhi")
+        await wait_until(lambda: run.log.read_text().count("following the change feed") == 2)
+        number = await editor.write_and_publish(document_id, "fr", "après le redémarrage de l agent")
+        await wait_until(lambda: revision_in(page) == number)
+
+        cluster.redis_server.start()
+        await wait_until(lambda: "back on the stream" in run.log.read_text())
+        back_at = run.state().last_sequence
+        await churn(editor, variants, 4, rng(22), pause=0, label="after")
+        await cluster.final_check(db, private)
+        head = await site_head(db, "in-new-delhi")
+        assert head > back_at
+        # The later events were delivered by the group and acknowledged: the stream brought them.
+        assert await group_caught_up(private, cluster.stream("in-new-delhi"), f"{head}-0")
+        assert run.state().health.mode is Mode.STREAM
+        assert run.state().health.redis_error is None
+        assert_each_event_applied_once(run.journal)
+        log = run.log.read_text()
+        assert log.count("following the change feed") == 2, "one line per change of state (and per start)"
+        assert log.count("back on the stream") == 1
+        assert run.process is not None
+        assert run.process.terminate() == 0
+
+
+# -- 11. a folder that refuses writes ----------------------------------------------------------------
+
+
+def sync_status_of(cluster: Cluster, *args: str) -> str:
+    """What ``liaison sync status`` prints (with ``args``)."""
+    done = subprocess.run(
+        [*LIAISON, "sync", "status", *args], env=cluster.env, capture_output=True, text=True, timeout=PATIENCE
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def reported_health(cluster: Cluster, site: str) -> AgentHealth | None:
+    """The health ``liaison sync status --json`` shows for the site's (only) agent."""
+    status = msgspec.json.decode(sync_status_of(cluster, "--json"), type=SyncStatus)
+    agents = next(each.agents for each in status.sites if each.site == site)
+    return agents[0].health if agents else None
+
+
+async def test_a_folder_that_refuses_writes_is_a_file_system_error_in_the_log_and_status_and_is_caught_up(
+    cluster: Cluster, editor: Editor, db: Database, redis: Redis
+) -> None:
+    cluster.serve()
+    cluster.relay()
+    run = cluster.agent("in-new-delhi")
+    variants = await seeded_variants(editor)
+    await cluster.converge(db)
+    stream = cluster.stream("in-new-delhi")
+    written = len(journal_writes(run.journal))
+    with unwritable(run.out) as code:
+        await churn(editor, variants, 3, rng(23), pause=0, fact_every=0, label="refused")
+        await wait_until(lambda: "file system error" in run.log.read_text())
+
+        def reported() -> bool:
+            health = reported_health(cluster, "in-new-delhi")
+            return bool(health and health.files_error)
+
+        await wait_until(reported, interval=0.5)
+        health = reported_health(cluster, "in-new-delhi")
+        assert health is not None
+        assert health.files_error is not None
+        assert str(run.out) in health.files_error
+        assert f"[Errno {code}] {os.strerror(code)}" in health.files_error
+        assert "file system error" in sync_status_of(cluster)
+        pending: Any = await redis.xpending(stream, "site-agent")
+        assert pending["pending"] > 0, "what could not be written is not acknowledged"
+        assert len(journal_writes(run.journal)) == written
+        log = run.log.read_text()
+        lines = [line for line in log.splitlines() if "file system error" in line]
+        assert len(lines) == 1, lines  # several pages and retries, one problem: one line
+        assert str(run.out) in lines[0]
+        assert os.strerror(code) in lines[0]
+        assert "Redis unreachable" not in log
+    await wait_until(lambda: "files are written again" in run.log.read_text())
+    await cluster.final_check(db, redis)
+    await wait_until(lambda: (health := reported_health(cluster, "in-new-delhi")) and not health.files_error)
+    assert run.state().health.files_error is None
+    assert_each_event_applied_once(run.journal)
+    assert run.process is not None
+    assert run.process.terminate() == 0
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS, errno.EACCES])
+def test_file_system_errors_name_the_file_the_path_and_the_error(code: int) -> None:
+    refused = OSError(code, os.strerror(code), "/srv/site/.visas.fr.html.7.tmp")
+    error = FileSystemError.of(refused, "/srv/site/visas.fr.html")
+    assert str(error) == (
+        f"file system error: cannot write /srv/site/visas.fr.html: [Errno {code}] {os.strerror(code)} "
+        f"[{errno.errorcode[code]}] (/srv/site/.visas.fr.html.7.tmp)"
+    )
+    assert error.folder == "/srv/site"
+
+
+def test_health_log_says_a_file_system_problem_once_and_its_end_once(caplog: pytest.LogCaptureFixture) -> None:
+    health = AgentHealth()
+    said = HealthLog("in-new-delhi", health)
+    full = [
+        FileSystemError.of(OSError(errno.ENOSPC, "No space left on device", f"/srv/site/{name}"), f"/srv/site/{name}")
+        for name in ("a.fr.html", "b.fr.html")
+    ]
+    with caplog.at_level(logging.INFO, logger="liaison.agent"):
+        assert said.files_failed(full[0]) is True
+        assert said.files_failed(full[1]) is False  # the same error in the same folder
+        assert said.files_failed(full[0]) is False  # a retry
+        said.files_ok("/srv/site/a.fr.html")
+        assert health.files_error is not None, "b.fr.html is still refused"
+        said.files_ok("/srv/site/b.fr.html")
+    assert health.files_error is None
+    assert health.since is None
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2, messages
+    assert "No space left on device" in messages[0]
+    assert "/srv/site/a.fr.html" in messages[0]
+    assert "files are written again" in messages[1]
+
+
+# -- 12. a newer service ---------------------------------------------------------------------------
+
+
+def newer_render(slug: str, revision: int, *, words: str) -> bytes:
+    """A render as a later version of the service might send it: a block type, a fact type and a field this
+    agent has never heard of."""
+    return msgspec.json.encode(
+        {
+            "site": "in-new-delhi",
+            "slug": slug,
+            "locale": "fr",
+            "requested_locale": "fr",
+            "fallback": False,
+            "revision": revision,
+            "published_at": f"2026-12-0{revision}T09:00:00Z",
+            "title": "Visas",
+            "blocks": [
+                {"type": "paragraph", "id": "p1", "content": [{"text": words}]},
+                {"type": "table", "id": "t1", "rows": [[{"text": "Tarif"}, {"text": "80 €"}]]},
+            ],
+            "html": f'<article lang="fr" id="top"><p>{words}</p><table><tr><td>80 €</td></tr></table></article>',
+            "facts": [
+                {
+                    "key": "visa.fee",
+                    "scope": "in-new-delhi",
+                    "version": 1,
+                    "value": {"type": "money", "value": "80 EUR"},
+                }
+            ],
+            "fragments": {},
+            "alternates": [
+                {"locale": "fr", "url": "https://in.example.org/fr/visas/", "status": "reviewed", "revision": revision}
+            ],
+            "reading_minutes": 2,
+        }
+    )
+
+
+def newer_event(slug: str, sequence: int, revision: int) -> dict[Any, Any]:
+    """A stream entry's fields holding an event with a reason and fields this agent does not know."""
+    event = {
+        "id": str(uuid.uuid4()),
+        "source": "urn:liaison:site:in-new-delhi",
+        "type": "org.liaison.page.reviewed",
+        "subject": f"in-new-delhi/{slug}/fr",
+        "time": "2026-12-01T09:00:00Z",
+        "sequence": sequence_text(sequence),
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "data": {
+            "site": "in-new-delhi",
+            "slug": slug,
+            "locale": "fr",
+            "revision": revision,
+            "etag": f'"newer-{sequence}"',
+            "url": f"http://127.0.0.1/v1/sites/in-new-delhi/pages/{slug}?locale=fr",
+            "reason": "review",
+            "reviewer": "consular section",
+        },
+        "specversion": "1.0",
+        "datacontenttype": "application/json",
+    }
+    return {b"event": msgspec.json.encode(event)}
+
+
+async def test_agent_writes_a_newer_services_render_and_event_and_dead_letters_only_what_it_cannot_read(
+    tmp_path: Path, redis: Redis
+) -> None:
+    renders = {"visas": newer_render("visas", 1, words="Première version")}
+    renders["broken"] = msgspec.json.encode(
+        {**msgspec.json.decode(renders["visas"]), "slug": "broken", "revision": "1"}
+    )
+    for body in (renders["visas"],):
+        with pytest.raises(msgspec.ValidationError):  # what the agent decoded before its own contract
+            msgspec.json.decode(body, type=PageRender)
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.json.decode(newer_event("visas", 1, 1)[b"event"], type=PageEvent)
+
+    async def handler(request: web.Request) -> web.Response:
+        if request.path == "/v1/changes":
+            after = int(request.query.get("after", "0"))
+            return web.json_response({"site": "in-new-delhi", "events": [], "next_after": after, "head": 0})
+        if request.path == "/v1/sites/in-new-delhi/pages":
+            return web.json_response({"items": [], "next_cursor": None})
+        slug = request.path.rsplit("/", 1)[-1]
+        body = renders[slug]
+        etag = f'"{abs(hash(body))}"'
+        return web.Response(body=body, content_type="application/json", headers={"ETag": etag})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handler)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    prefix = f"test:{uuid.uuid4().hex[:8]}:events:"
+    settings = Settings(stream_prefix=prefix, agent_dead_letter_after=2)
+    url = shared_redis_url()
+    out = tmp_path / "site"
+    agent = SiteAgent(
+        settings,
+        "in-new-delhi",
+        out,
+        f"http://127.0.0.1:{port}",
+        make_redis(url, 2.0),
+        make_redis(url, 2.0, max_connections=1),
+        consumer="newer",
+    )
+    stop = asyncio.Event()
+    running_agent = asyncio.create_task(agent.run(stop))
+    stream = prefix + "in-new-delhi"
+    files = (out / "visas.fr.json", out / "visas.fr.html")
+    try:
+        await redis.xadd(stream, newer_event("visas", 1, 1), id="1-0")
+        await wait_until(lambda: files[0].exists() and files[0].read_bytes() == renders["visas"])
+        assert files[1].read_text() == msgspec.json.decode(renders["visas"])["html"]
+        assert not running_agent.done()
+
+        await redis.xadd(stream, newer_event("broken", 2, 1), id="2-0")
+        await wait_until(lambda: redis.xlen(stream + ":dead"))
+        letters: Any = await redis.xrange(stream + ":dead")
+        assert "not one this agent can read" in letters[0][1][b"error"].decode()
+        kept = StateFile(out, "in-new-delhi").load().dead_letters
+        assert [(letter.entry, "not one this agent can read" in letter.reason) for letter in kept] == [("2-0", True)]
+        assert not running_agent.done(), "an unreadable render is dead-lettered, not a crash"
+
+        renders["visas"] = newer_render("visas", 2, words="Deuxième version")
+        await redis.xadd(stream, newer_event("visas", 3, 2), id="3-0")
+        await wait_until(lambda: files[0].read_bytes() == renders["visas"])
+        await wait_until(lambda: group_caught_up(redis, stream, "3-0"))
+        assert await redis.xlen(stream + ":dead") == 1, "a new reason is a re-render, not a dead letter"
+        state = StateFile(out, "in-new-delhi").load()
+        assert state.last_sequence == 3
+        assert not (out / "broken.fr.json").exists()
+
+        async def reported() -> bool:
+            reports = await agent_reports(redis, stream)
+            return bool(reports and reports[0].dead_letters and reports[0].last_sequence == 3)
+
+        await wait_until(reported, interval=0.2)
+        assert not running_agent.done()
+    finally:
+        stop.set()
+        await asyncio.wait_for(running_agent, PATIENCE)
+        await close_agent(agent)
+        await runner.cleanup()
+        await delete_keys(redis, prefix)

@@ -42,11 +42,15 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from schemas.delivery import PageList, PageRender
-from schemas.events import ChangeFeed, PageEvent
 from services.content.settings import Settings
 from services.redis_client import REDIS_DOWN, blocking_read_ms
+from services.sync.agent_contract import AgentEvent, AgentRender, event_decoder, feed_decoder, page_list_decoder
+from services.sync.agent_contract import render_decoder as _render_decoder
+from services.sync.agent_errors import FileSystemError, PoisonEvent, Transient
+from services.sync.agent_feed import apply_feed_event, follow_feed
 from services.sync.agent_files import GroupCommit, remove_leftovers, stage_file, sync_to_disk
+from services.sync.agent_health import AgentHealth, HealthLog, Mode, dead_letter, keep_dead_letter
+from services.sync.agent_report import HealthReporter
 from services.sync.agent_state import AgentState, PageCopy, StateFile, rfc3339
 from services.sync.relay import stream_key
 
@@ -57,8 +61,6 @@ MAX_SEQUENCE = 2**31 - 1
 """Largest sequence the change feed accepts as a cursor (asks it for the head only)."""
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,120}$")
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
-_event_decoder = msgspec.json.Decoder(PageEvent)
-_render_decoder = msgspec.json.Decoder(PageRender)
 
 READ_COUNT = 500
 """Entries read at once: a fan-out's events go in few batches (each ends with a state save and an ack)."""
@@ -71,14 +73,6 @@ KEEPALIVE_SECONDS = 4.0
 under a request (which would be a transient failure and a retry)."""
 
 T = TypeVar("T")
-
-
-class PoisonEvent(Exception):
-    """An entry that can never be applied (bad JSON, wrong shape, wrong site, too big)."""
-
-
-class Transient(Exception):
-    """A failure worth retrying later (content API unreachable, 5xx, replica behind)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,8 +201,9 @@ class SiteAgent:
         self._journal_fd: int | None = None
         self.state_file = StateFile(out_dir, site)
         self.state = AgentState(site=site)
+        self.health = HealthLog(site, self.state.health)
+        self.reporter = HealthReporter(self)
         self.applied = 0
-        self._redis_down = False
         self._api_down = False
         """Whether the content API failed since it last answered (said once, not once per retry)."""
         self._stop = asyncio.Event()
@@ -220,7 +215,7 @@ class SiteAgent:
         base = self.out_dir / f"{slug}.{locale}"
         return base.with_name(base.name + ".html"), base.with_name(base.name + ".json")
 
-    async def _write(self, render: PageRender, body: bytes, etag: str, sequence: int) -> bool:
+    async def _write(self, render: AgentRender, body: bytes, etag: str, sequence: int) -> bool:
         """Write a render unless the copy we hold comes from a later publication; True when written.
 
         Publications are ordered by their time, not by revision number: publishing
@@ -251,7 +246,10 @@ class SiteAgent:
                 await job
                 self.state.pages[key] = copy
             raise
+        except OSError as exc:
+            raise FileSystemError.of(exc, html) from exc
         self.state.pages[key] = copy
+        self.health.files_ok(html)
         return True
 
     def _journal(self) -> int | None:
@@ -262,12 +260,21 @@ class SiteAgent:
 
     async def _save_state(self) -> None:
         """Sync the folder, then save the state (in a writer thread): what is acknowledged next is on disk."""
-        await asyncio.get_running_loop().run_in_executor(self._writer, self.state_file.save, self.state)
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._writer, self.state_file.save, self.state)
+        except OSError as exc:
+            raise FileSystemError.of(exc, self.state_file.path) from exc
+        self.health.files_ok(self.state_file.path)
 
     def _remove(self, slug: str, locale: str) -> None:
         for path in self._paths(slug, locale):
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise FileSystemError.of(exc, path) from exc
+            self.health.files_ok(path)
         self.state.pages.pop(f"{slug}.{locale}", None)
 
     # -- the content API -----------------------------------------------------------------
@@ -314,16 +321,21 @@ class SiteAgent:
             raise Transient(f"content API answered {response.status}")
         if self._api_down and response.status < 400:
             self._api_down = False
+            self.health.api(None)
             logger.info("agent %s: content API reachable again", self.site)
         return Reply(response.status, body, response.headers.get("ETag", ""))
 
-    def _retrying(self, exc: Exception, delay: float) -> None:
-        """Log a transient failure when the agent starts failing; its retries only at debug level."""
+    def _retrying(self, exc: Exception, delay: float) -> bool:
+        """Log a transient failure when the agent starts failing (its retries only at debug level); True then."""
+        if isinstance(exc, FileSystemError):
+            return self.health.files_failed(exc)
+        self.health.api(str(exc))
         if self._api_down:
             logger.debug("agent %s: %s; retrying in %.1fs", self.site, exc, delay)
-            return
+            return False
         self._api_down = True
         logger.warning("agent %s: %s; retrying with backoff", self.site, exc)
+        return True
 
     async def apply(self, slug: str, locale: str, revision: int | None, sequence: int, etag: str | None = None) -> None:
         """Bring the local copy of (slug, locale) up to date with the published render.
@@ -346,8 +358,9 @@ class SiteAgent:
         response = await self._get(path, params=params, headers=headers)
         if response.status == 409:
             # The API answers 409 only after reading the database again: the page's publication
-            # has moved on since this event (another revision, older or not, was published), so
-            # the render it has now is newer than the event's and is the one to keep.
+            # has moved on since this event (another revision, older or not, was published, or the
+            # locale was unpublished: a fallback never satisfies min_revision), so the answer it
+            # gives now is newer than the event's and is the one to keep.
             params.pop("min_revision")
             response = await self._get(path, params=params, headers=headers)
         if response.status == 304:
@@ -359,7 +372,10 @@ class SiteAgent:
             return
         if response.status != 200:
             raise PoisonEvent(f"content API answered {response.status} for {slug}.{locale}")
-        render = _render_decoder.decode(response.body)
+        try:
+            render = _render_decoder.decode(response.body)
+        except msgspec.DecodeError as exc:
+            raise PoisonEvent(f"the render of {slug}.{locale} is not one this agent can read: {exc}") from exc
         if render.locale != locale:
             # The locale is not published: the API fell back to another one.
             self._remove(slug, locale)
@@ -368,14 +384,18 @@ class SiteAgent:
 
     # -- events ------------------------------------------------------------------------
 
-    def _decode(self, fields: dict[bytes, bytes]) -> PageEvent:
+    def _decode(self, fields: dict[bytes, bytes]) -> AgentEvent:
         raw = fields.get(b"event")
         if raw is None:
             raise PoisonEvent("entry has no 'event' field")
+        return self.decode_event(raw)
+
+    def decode_event(self, raw: bytes) -> AgentEvent:
+        """The fields the agent uses of an event (from the stream or the feed), checked; PoisonEvent if unusable."""
         if len(raw) > MAX_EVENT_BYTES:
             raise PoisonEvent(f"event of {len(raw)} bytes is over {MAX_EVENT_BYTES}")
         try:
-            event = _event_decoder.decode(raw)
+            event = event_decoder.decode(raw)
         except msgspec.DecodeError as exc:
             raise PoisonEvent(f"not a page event: {exc}") from exc
         if event.specversion != "1.0":
@@ -429,7 +449,7 @@ class SiteAgent:
         written at the same time. A batch with a hole in its sequences, or a poison
         entry, goes entry by entry instead.
         """
-        decoded: list[tuple[bytes, PageEvent]] = []
+        decoded: list[tuple[bytes, AgentEvent]] = []
         entries_by_id = dict(entries)
         for entry_id, fields in entries:
             try:
@@ -447,9 +467,9 @@ class SiteAgent:
                 try:
                     await self.repair(upto=sequences[0] - 1)
                 except Transient as exc:
-                    if not await self._back_off(exc):
+                    if not await self.back_off(exc):
                         return
-            latest: dict[tuple[str, str], PageEvent] = {}
+            latest: dict[tuple[str, str], AgentEvent] = {}
             for _, event in fresh:
                 key = (event.data.slug, event.data.locale)
                 if key not in latest or int(event.sequence) > int(latest[key].sequence):
@@ -490,7 +510,7 @@ class SiteAgent:
             done.append(result)
         return done
 
-    async def _apply_retrying(self, event: PageEvent) -> str:
+    async def _apply_retrying(self, event: AgentEvent) -> str:
         """Apply one event, backing off on transient failures: 'applied', 'poison' or 'stopped'."""
         while True:
             try:
@@ -498,23 +518,36 @@ class SiteAgent:
                 await self.apply(data.slug, data.locale, data.revision, int(event.sequence), data.etag)
                 return "applied"
             except Transient as exc:
-                if not await self._back_off(exc):
+                if not await self.back_off(exc):
                     return "stopped"
             except PoisonEvent:
                 return "poison"
 
-    async def _back_off(self, exc: Exception) -> bool:
+    def reset_backoff(self) -> None:
+        """Something worked: the next transient failure waits the shortest delay again."""
+        self._delay = 0.0
+
+    async def back_off(self, exc: Exception) -> bool:
         """Wait a jittered, growing delay after a transient failure; False when stopping."""
         if self._stop.is_set():
             return False
         self._delay = min(5.0, max(0.1, self._delay * 2))
-        self._retrying(exc, self._delay)
+        if self._retrying(exc, self._delay) and isinstance(exc, FileSystemError):
+            # Say it in the state file too, if the folder still takes that one (one file refused, or a full disk
+            # that frees up): the state records only what was written, so it is safe to save mid-batch.
+            with contextlib.suppress(FileSystemError):
+                await self._save_state()
+        if self.state.health.mode is Mode.STREAM:
+            await self.reporter.publish()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), random.uniform(self._delay / 2, self._delay))  # noqa: S311
         return not self._stop.is_set()
 
     async def _dead_letter(self, entry_id: bytes, fields: dict[bytes, bytes], reason: str) -> None:
         raw = fields.get(b"event", b"")[:MAX_EVENT_BYTES]
+        # In the state first: a Redis that loses its data loses the dead-letter stream with it.
+        self.keep_dead_letter(reason, raw, entry=entry_id.decode(errors="replace"))
+        await self._save_state()
         await self.redis.xadd(
             self.dead_letters,
             {"entry": entry_id, "event": raw, "error": reason[:500], "consumer": self.consumer},
@@ -523,6 +556,12 @@ class SiteAgent:
         )
         await self.redis.xack(self.stream, self.group, entry_id)
         logger.error("agent %s: entry %s moved to %s: %s", self.site, entry_id.decode(), self.dead_letters, reason)
+
+    def keep_dead_letter(self, reason: str, raw: bytes, entry: str | None = None, sequence: int | None = None) -> None:
+        """Record an event given up on in the state (saved with the state's next save)."""
+        letter = dead_letter(reason, raw, entry=entry, sequence=sequence)
+        self.state.dead_letters = keep_dead_letter(self.state.dead_letters, letter)
+        self.reporter.changed()
 
     # -- repair --------------------------------------------------------------------------
 
@@ -537,12 +576,16 @@ class SiteAgent:
                 return
             if response.status != 200:
                 raise Transient(f"change feed answered {response.status}")
-            feed = msgspec.json.decode(response.body, type=ChangeFeed)
-            for event in feed.events:
-                sequence = int(event.sequence)
-                if upto is not None and sequence > upto:
+            try:
+                feed = feed_decoder.decode(response.body)
+            except msgspec.DecodeError as exc:
+                raise Transient(f"change feed answer not readable: {exc}") from exc
+            for raw in feed.events:
+                if self._stop.is_set():
+                    raise Transient("stopping")  # what was applied is saved; the rest comes after the restart
+                sequence = await apply_feed_event(self, raw, upto)
+                if sequence is None:
                     break
-                await self.apply(event.data.slug, event.data.locale, event.data.revision, sequence, event.data.etag)
                 self.state.last_sequence = sequence
             await self._save_state()
             if not feed.events or feed.next_after >= feed.head:
@@ -556,7 +599,7 @@ class SiteAgent:
         head_response = await self._get("/v1/changes", params={"site": self.site, "after": MAX_SEQUENCE, "limit": 1})
         if head_response.status != 200:
             raise Transient(f"change feed answered {head_response.status}")
-        head = msgspec.json.decode(head_response.body, type=ChangeFeed).head
+        head = feed_decoder.decode(head_response.body).head
         seen: set[str] = set()
         cursor: str | None = None
         while True:
@@ -564,7 +607,7 @@ class SiteAgent:
             response = await self._get(f"/v1/sites/{quote(self.site, safe='')}/pages", params=params)
             if response.status != 200:
                 raise Transient(f"page list answered {response.status}")
-            page = msgspec.json.decode(response.body, type=PageList)
+            page = page_list_decoder.decode(response.body)
             renders = [
                 (summary.slug, locale, revision, summary.etags.get(locale))
                 for summary in page.items
@@ -623,16 +666,25 @@ class SiteAgent:
     async def run(self, stop: asyncio.Event) -> None:
         """Apply events until ``stop`` is set; the current event is finished and acknowledged first."""
         self._stop = stop
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         self.state = self.state_file.load()
-        await asyncio.to_thread(remove_leftovers, self.out_dir)
+        # A new process finds its problems again (and says them once): the saved health was the last run's.
+        self.state.health = AgentHealth()
+        self.health = HealthLog(self.site, self.state.health)
+        while not stop.is_set():
+            try:
+                self.out_dir.mkdir(parents=True, exist_ok=True)
+                await asyncio.to_thread(remove_leftovers, self.out_dir)
+                self.health.files_ok(self.out_dir)
+                break
+            except OSError as exc:
+                if not await self.back_off(FileSystemError.of(exc, self.out_dir)):
+                    return
         await self._consume(stop)
         logger.info("agent %s stopped at sequence %d", self.site, self.state.last_sequence)
 
     async def _consume(self, stop: asyncio.Event) -> None:
         block = blocking_read_ms(self.settings.redis_socket_timeout)
         started = False
-        delay = 0.0
         rounds = 0
         while not stop.is_set():
             try:
@@ -640,32 +692,26 @@ class SiteAgent:
                     if self.state.last_sequence == 0 and not self.state.pages:
                         await self.resync()
                     await self.ensure_group()
-                    # Our own pending entries first: delivered before a crash, never acknowledged.
+                    # Our own pending entries first: delivered before a crash (or before Redis went away),
+                    # never acknowledged; those the feed applied meanwhile are only acknowledged.
                     for entry_id, fields in await self._read("0", None):
                         await self.handle(entry_id, fields)
                     started = True
+                    self.health.back_on_stream(self.state.last_sequence)
                 if rounds % 20 == 0:
                     for entry_id, fields in await self._claim_idle():
                         await self.handle(entry_id, fields)
                 rounds += 1
+                await self.reporter.publish()
                 entries = await self._read(">", block)
                 if entries:
-                    self._delay = 0.0
+                    self.reset_backoff()
                     await self.handle_batch(entries)
-                if self._redis_down:
-                    logger.info("agent %s: Redis reachable again", self.site)
-                    self._redis_down = False
-                delay = 0.0
+                self.reset_backoff()
             except REDIS_DOWN as exc:
-                if not self._redis_down:
-                    logger.warning("agent %s: Redis unreachable (%s); retrying with backoff", self.site, exc)
-                self._redis_down = True
+                # Not a file-system error: those are FileSystemError, which is no OSError.
                 started = False
-                delay = min(5.0, max(0.1, delay * 2))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), random.uniform(delay / 2, delay))  # noqa: S311
+                await follow_feed(self, stop, f"{exc.__class__.__name__}: {exc}")
             except Transient as exc:
-                delay = min(5.0, max(0.1, delay * 2))
-                self._retrying(exc, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), random.uniform(delay / 2, delay))  # noqa: S311
+                started = started and not isinstance(exc, FileSystemError)  # its batch is pending: read it again
+                await self.back_off(exc)

@@ -8,6 +8,7 @@ from pathlib import Path
 import msgspec
 
 from services.sync.agent_files import atomic_write, fsync_folder
+from services.sync.agent_health import AgentHealth, DeadLetter
 
 
 class PageCopy(msgspec.Struct):
@@ -26,6 +27,10 @@ class AgentState(msgspec.Struct):
     site: str
     last_sequence: int = 0
     pages: dict[str, PageCopy] = {}
+    health: AgentHealth = msgspec.field(default_factory=AgentHealth)
+    """Where it reads events from and its current problems (`agent_health`)."""
+    dead_letters: list[DeadLetter] = []
+    """The newest events it gave up on, with the reason: kept here too, since Redis may lose its dead-letter stream."""
 
 
 class StateFile:

@@ -139,6 +139,21 @@ def sync_status_command(settings: Settings, as_json: bool) -> None:
             ],
             rows,
         )
+        agents = [
+            [
+                site.site,
+                report.consumer,
+                report.health.mode,
+                str(report.last_sequence),
+                report.health.files_error or report.health.api_error or report.health.redis_error or "-",
+                str(len(report.dead_letters)) + (f" ({report.dead_letters[-1].reason})" if report.dead_letters else ""),
+            ]
+            for site in status.sites
+            for report in site.agents
+        ]
+        if agents:
+            headers = [_("site"), _("agent"), _("events from"), _("applied"), _("problem"), _("dead letters")]
+            print_table(headers, agents)
 
     asyncio.run(main())
 

@@ -15,6 +15,7 @@ from services.content.storage.database import Database
 from services.content.storage.outbox import OutboxQueries
 from services.content.usecases.events import encode_event, event_of
 from services.redis_client import REDIS_DOWN
+from services.sync.agent_health import AgentReport, agents_key, report_decoder
 from services.sync.relay import LEASE, entry_id, stream_key
 
 
@@ -37,6 +38,8 @@ class SiteStatus(msgspec.Struct):
     stream_length: int | None
     stream_last: str | None
     groups: list[GroupStatus]
+    agents: list[AgentReport] = []
+    """What the site's agents last reported (``<stream>:agents``): mode, problems, dead letters."""
 
 
 class SyncStatus(msgspec.Struct):
@@ -87,10 +90,24 @@ async def sync_status(settings: Settings, db: Database, redis: Redis) -> SyncSta
                             last_delivered=_text(group["last-delivered-id"]),
                         )
                     )
+            if status.redis_error is None:
+                site_status.agents = await agent_reports(redis, key)
         except (ResponseError, *REDIS_DOWN) as exc:
             status.redis_error = f"{exc.__class__.__name__}: {exc}"
         status.sites.append(site_status)
     return status
+
+
+async def agent_reports(redis: Redis, stream: str) -> list[AgentReport]:
+    """The reports of a stream's agents, by consumer name (one that cannot be read is left out)."""
+    reports: list[AgentReport] = []
+    fields: Any = await redis.hgetall(agents_key(stream))
+    for _consumer, raw in sorted(fields.items()):
+        try:
+            reports.append(report_decoder.decode(raw))
+        except msgspec.DecodeError:
+            continue
+    return reports
 
 
 async def replay(

@@ -22,7 +22,7 @@ from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
 from schemas.delivery import PageList, PageRender, TranslationReport
 from schemas.documents import MAX_NUMBER
-from services.content.domain.errors import InvalidLocale, InvalidQuery, RevisionNotServed
+from services.content.domain.errors import InvalidLocale, InvalidQuery
 from services.content.domain.locales import normalize_locale
 from services.content.domain.messages import N_, Message
 from services.content.domain.negotiation import parse_accept_language
@@ -32,6 +32,7 @@ from services.content.http.openapi import BEARER, LOCALE_SHAPE, POSITIVE_NUMBER,
 from services.content.http.problems import parameter
 from services.content.http.raw_response import RawHeaders, RawResponse
 from services.content.usecases.delivery import Delivery, ServedPage
+from services.content.usecases.min_revision import serve_at_least
 
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"
@@ -200,21 +201,8 @@ class PageController(Controller):
         else:
             as_html = _wants_html(headers.get(b"accept"))
         requested = _requested(query.get("locale"), headers.get(b"accept-language"))
-        served = await delivery.serve(site, slug, requested)
         wanted = _positive_integer(query.get("min_revision"), "min_revision")
-        if wanted is not None and served.entry.render.revision < wanted:
-            # This process may have missed another replica's publish: read the database again.
-            served = await delivery.serve(site, slug, requested, fresh=True)
-            if served.entry.render.revision < wanted:
-                raise RevisionNotServed(
-                    Message(
-                        N_("min_revision {wanted}: the published {locale} revision is {revision}"),
-                        wanted=wanted,
-                        locale=served.entry.render.locale,
-                        revision=served.entry.render.revision,
-                    ),
-                    current={"revision": served.entry.render.revision},
-                )
+        served = await serve_at_least(delivery, site, slug, requested, wanted)
         return _respond(served, as_html, headers.get(b"if-none-match"))
 
     @get("/sites/{site:str}/pages", summary="List a site's published pages", responses=problems(400, 404))
