@@ -162,7 +162,7 @@ def check_page(stack: Stack, client: httpx.Client) -> None:
         report(
             f"page {locale}",
             f"gateway 200 revision {render['revision']} ETag {api.headers['etag']} ({api_ms:.0f} ms); "
-            f"site {SLUG}.{locale}.html 200, {len(site.content)} bytes, same content ({site_ms:.0f} ms)",
+            f"site {SLUG}.{locale}.html 200, {len(site.content)} bytes, holds that render's html ({site_ms:.0f} ms)",
         )
     statuses = {path: client.get(f"{stack.site}{path}").status_code for path in DOT_FILES}
     if any(status not in {403, 404} for status in statuses.values()):

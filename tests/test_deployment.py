@@ -86,6 +86,9 @@ def test_the_liaison_image_is_built_by_one_service_and_run_by_the_others() -> No
     image = services["migrate"]["image"]
     runners = sorted(name for name, service in services.items() if service.get("image") == image)
     assert runners == ["agent", "content", "migrate", "seed", "sync"]
+    # Nothing to pull: without these, `up` asks a registry for liaison:local for each of them.
+    assert services["migrate"]["pull_policy"] == "build"
+    assert all(services[name]["pull_policy"] == "never" for name in runners if name != "migrate")
     # The image exists before they are created: each depends on the builder, directly or not.
     for name in runners:
         chain, seen = [name], set()
