@@ -274,6 +274,11 @@ def main() -> int:
             check_restart_keeps_data(stack, client, value)
     except CheckFailed as failure:
         print(f"FAIL {failure}", flush=True)
+        for container in stack.containers():
+            if container.get("Health") == "unhealthy":
+                inspect = ["docker", "inspect", "--format", "{{json .State.Health.Log}}", container["Name"]]
+                checks = subprocess.run(inspect, capture_output=True, text=True, check=False).stdout
+                print(f"health checks of {container['Name']}: {checks.strip()[-1500:]}", flush=True)
         logs = stack.compose("logs", "--no-color", "--tail", "20", check=False).stdout
         print("last log lines of the stack:\n" + logs, flush=True)
         return 1
