@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test test-sqlite lint format migrate seed lock clean bench i18n chromium
+.PHONY: help install run test test-sqlite lint format migrate seed lock clean bench i18n chromium compose-test
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ i18n: install ## Extract the service's own messages, update the fr and en catalo
 	fi
 	$(BIN)/pybabel -q update
 	$(BIN)/pybabel -q compile
+
+compose-test: install ## Start the compose stack in a project of its own, check it from the host, remove it (needs Docker, Compose >= 2.24)
+	$(BIN)/python -m tests.compose_check
 
 bench: install ## Read benchmark: liaison serve against a bare app on granian and uvicorn, and nginx (needs wrk)
 	$(BIN)/python -m bench.read_bench

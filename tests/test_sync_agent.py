@@ -1116,10 +1116,11 @@ async def test_event_whose_etag_is_the_copy_held_is_applied_without_a_request(
             assert agent.state.pages[f"{slug}.{locale}"].sequence == top + k, "the held sequence follows the event"
         assert StateFile(run.out, run.site).load() == agent.state
 
-        # Another ETag is fetched (and answered 304: the render did not change since).
+        # Another ETag is fetched, and asked again while the answer is 304 (a content process may
+        # not have dropped its cached render yet); then the 304 is believed: the render is the same.
         (slug, locale), event = next(iter(live.items()))
         await agent.handle_batch([entry_of(event, agent.state.last_sequence + 1, etag='"another"')])
-        assert requests == [f"/v1/sites/in-new-delhi/pages/{slug}"]
+        assert requests == [f"/v1/sites/in-new-delhi/pages/{slug}"] * (1 + len(agent_module.RE_RENDER_PAUSES))
         assert run.journal.read_text() == journal
         assert_files_match_api(run.out, cluster.api, run.site)
     finally:
@@ -1336,6 +1337,58 @@ def test_relay_and_agent_commands_run_on_uvloop_and_fall_back_to_asyncio(monkeyp
     monkeypatch.setitem(sys.modules, "uvloop", None)  # as if it were not installed
     assert event_loop_factory() is None
     assert run_on_fast_loop(loop_module()).startswith("asyncio")
+
+
+async def test_a_re_render_answered_304_by_a_process_that_still_holds_the_old_one_is_fetched_again(
+    cluster: Cluster, editor: Editor, db: Database, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fact change keeps the page's revision, so min_revision cannot demand it: a process that has
+    not yet dropped its cached render answers 304 to the event's fetch (seen under compose, two
+    workers). The agent asks again instead of keeping the old file."""
+    cluster.serve()
+    cluster.relay()
+    run = in_process_run(cluster)
+    agent = in_process_agent(cluster, run)
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    try:
+        await cluster.converge(db)
+        stop.set()
+        await asyncio.wait_for(task, PATIENCE)
+        held = agent.state.pages[f"{SEEDED_SLUG}.fr"].etag
+        await editor.set_fact("global", COUNT_FACT, 4343)
+
+        async def re_rendered() -> PageEvent | None:
+            event = (await latest_events(redis, cluster.stream("in-new-delhi"))).get((SEEDED_SLUG, "fr"))
+            return event if event is not None and event.data.etag != held else None
+
+        await wait_until(re_rendered)
+        event = await re_rendered()
+        assert event is not None
+
+        stale: list[int] = []
+        get = agent._get
+
+        async def stale_once(
+            path: str, params: Mapping[str, str | int] | None = None, headers: Mapping[str, str] | None = None
+        ) -> Reply:
+            if not stale and path.endswith(f"/pages/{SEEDED_SLUG}"):
+                stale.append(1)
+                return Reply(304, b"", held)  # what the process still holding the old render answers
+            return await get(path, params, headers)
+
+        monkeypatch.setattr(agent, "_get", stale_once)
+        await agent.handle_batch([entry_of(event, agent.state.last_sequence + 1)])
+        assert stale == [1]
+        assert fact_value(run.out / f"{SEEDED_SLUG}.fr.json", COUNT_FACT) == 4343
+        assert agent.state.pages[f"{SEEDED_SLUG}.fr"].etag == event.data.etag
+    finally:
+        stop.set()
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        await close_agent(agent)
 
 
 async def test_an_event_overtaken_by_another_publish_writes_the_current_render_at_once(

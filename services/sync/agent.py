@@ -58,6 +58,9 @@ logger = logging.getLogger("liaison.agent")
 
 MAX_EVENT_BYTES = 64 * 1024
 MAX_SEQUENCE = 2**31 - 1
+# Pauses before asking again when a 304 answers an event naming another render (see apply):
+# 1 s in all, past the 0.25 s within which every content process drops a changed render.
+RE_RENDER_PAUSES = (0.1, 0.3, 0.6)
 """Largest sequence the change feed accepts as a cursor (asks it for the head only)."""
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,120}$")
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
@@ -362,6 +365,15 @@ class SiteAgent:
             # locale was unpublished: a fallback never satisfies min_revision), so the answer it
             # gives now is newer than the event's and is the one to keep.
             params.pop("min_revision")
+            response = await self._get(path, params=params, headers=headers)
+        for pause in RE_RENDER_PAUSES:
+            if response.status != 304 or not etag or held is None or etag == held.etag:
+                break
+            # The event names a render other than the copy held, yet the API says nothing changed.
+            # A re-render (a fact, an included fragment) keeps its revision, so min_revision cannot
+            # demand it, and a content process that has not yet dropped its cached render answers
+            # 304. Ask again; after the pauses, believe it (the page may be back to the copy held).
+            await asyncio.sleep(pause)
             response = await self._get(path, params=params, headers=headers)
         if response.status == 304:
             if held is not None:
