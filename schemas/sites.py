@@ -8,7 +8,7 @@ from typing import Annotated
 import msgspec
 
 from schemas.facts import LocaleTag, TerritoryCode
-from schemas.text import HTTP_URL, NOT_IN_MACHINE_STRINGS, NO_CONTROL_CHARACTERS, whole
+from schemas.text import HTTP_URL, NO_CONTROL_CHARACTERS, NOT_IN_MACHINE_STRINGS, whole
 
 SiteKey = Annotated[
     str,

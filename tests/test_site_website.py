@@ -51,7 +51,13 @@ REFUSED = [
 
 @pytest.mark.parametrize(("website", "status", "problem", "named"), REFUSED)
 async def test_a_bad_website_is_refused_and_changes_nothing(
-    client: Client, seeded: Database, admin: dict[str, str], website: dict[str, str], status: int, problem: str, named: str
+    client: Client,
+    seeded: Database,
+    admin: dict[str, str],
+    website: dict[str, str],
+    status: int,
+    problem: str,
+    named: str,
 ) -> None:
     before = await dump(seeded)
     for method, url, body in (("POST", "/v1/sites", new_site(**website)), ("PUT", WEBSITE, website)):

@@ -342,8 +342,10 @@ def rng(seed: int) -> random.Random:
 
 
 def published_files(out: Path) -> set[str]:
-    """Names of the renders in an agent's folder."""
-    return {path.name for path in out.glob("*.*") if not path.name.startswith(".")}
+    """Names of the renders in an agent's folder (not its complete pages, sitemap and stylesheet)."""
+    return {
+        path.name for path in out.glob("*.*") if not path.name.startswith(".") and path.suffix in (".html", ".json")
+    }
 
 
 # -- 1. the happy path ------------------------------------------------------------------------
@@ -1403,7 +1405,10 @@ async def test_agent_removes_leftovers_at_start_and_a_fan_out_leaves_no_hidden_f
         assert len(shown) == 6, "three new pages, in fr and en, all showing the fact"
         assert all(fact_value(path, COUNT_FACT) == 92 for path in shown)
         assert {path.name for path in run.out.iterdir() if path.name.startswith(".")} == {StateFile.NAME}
-        assert all(path.is_file() for path in run.out.iterdir()), "no folder of any kind"
+        # Folders are the complete pages' locale folders, holding pages and no hidden file.
+        folders = {path.name for path in run.out.iterdir() if not path.is_file()}
+        assert folders == {"fr", "en"}
+        assert all(not path.name.startswith(".") for folder in folders for path in (run.out / folder).iterdir())
     finally:
         stop.set()
         await asyncio.wait_for(task, PATIENCE)

@@ -49,6 +49,8 @@ from services.redis_client import REDIS_DOWN, blocking_read_ms
 from services.sync.agent_files import GroupCommit, remove_leftovers, stage_file, sync_to_disk
 from services.sync.agent_state import AgentState, PageCopy, StateFile, rfc3339
 from services.sync.relay import stream_key
+from services.sync.site_pages import SiteFiles, SitePages
+from services.sync.site_template import SiteTemplate
 
 logger = logging.getLogger("liaison.agent")
 
@@ -176,6 +178,7 @@ class SiteAgent:
         claim_idle_ms: int = 30_000,
         journal: Path | None = None,
         fetch_concurrency: int = FETCH_CONCURRENCY,
+        template: SiteTemplate | None = None,
     ) -> None:
         self.settings = settings
         self.site = site
@@ -207,6 +210,8 @@ class SiteAgent:
         self._journal_fd: int | None = None
         self.state_file = StateFile(out_dir, site)
         self.state = AgentState(site=site)
+        self.pages = SitePages(out_dir, template or SiteTemplate())
+        """The complete pages, indexes and sitemap written beside the fragments (`site_pages.py`)."""
         self.applied = 0
         self._redis_down = False
         self._api_down = False
@@ -239,7 +244,8 @@ class SiteAgent:
             return False
         html, json = self._paths(render.slug, render.locale)
         line = " ".join(map(str, (sequence, render.slug, render.locale, render.revision, rfc3339(published), etag)))
-        files = ((html, render.html.encode()), (json, body))
+        page = self.pages.page(body)
+        files = ((html, render.html.encode()), (json, body), (page.path, page.data))
         job = asyncio.ensure_future(self._group.submit(RenderWrite(files, line)))
         copy = PageCopy(render.revision, etag, max(sequence, held.sequence if held else 0), published)
         try:
@@ -250,8 +256,10 @@ class SiteAgent:
             with contextlib.suppress(Exception):
                 await job
                 self.state.pages[key] = copy
+                self.pages.written(page)
             raise
         self.state.pages[key] = copy
+        self.pages.written(page)
         return True
 
     def _journal(self) -> int | None:
@@ -261,13 +269,32 @@ class SiteAgent:
         return self._journal_fd
 
     async def _save_state(self) -> None:
-        """Sync the folder, then save the state (in a writer thread): what is acknowledged next is on disk."""
-        await asyncio.get_running_loop().run_in_executor(self._writer, self.state_file.save, self.state)
+        """Write the indexes and sitemap if they changed, sync the folders, then save the state.
+
+        In the writer thread: what is acknowledged next is on disk.
+        """
+        files = self.pages.site_files()
+        await asyncio.get_running_loop().run_in_executor(self._writer, self._save, files)
+
+    def _save(self, files: SiteFiles) -> None:
+        self.pages.write(files)
+        self.state_file.save(self.state)
+
+    async def _start_pages(self) -> None:
+        """Write the indexes and sitemap, and every complete page again if the template changed since the state."""
+        files, rewritten = await asyncio.to_thread(self.pages.start, list(self.state.pages), self.state.template_hash)
+        if rewritten or self.state.template_hash != self.pages.template.hash:
+            self.state.template_hash = self.pages.template.hash
+            logger.info(
+                "agent %s: site template %s; rewrote %d page(s)", self.site, self.pages.template.folder, rewritten
+            )
+        await asyncio.get_running_loop().run_in_executor(self._writer, self._save, files)
 
     def _remove(self, slug: str, locale: str) -> None:
         for path in self._paths(slug, locale):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+        self.pages.remove(slug, locale)
         self.state.pages.pop(f"{slug}.{locale}", None)
 
     # -- the content API -----------------------------------------------------------------
@@ -626,6 +653,7 @@ class SiteAgent:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.state = self.state_file.load()
         await asyncio.to_thread(remove_leftovers, self.out_dir)
+        await self._start_pages()
         await self._consume(stop)
         logger.info("agent %s stopped at sequence %d", self.site, self.state.last_sequence)
 

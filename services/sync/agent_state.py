@@ -26,6 +26,8 @@ class AgentState(msgspec.Struct):
     site: str
     last_sequence: int = 0
     pages: dict[str, PageCopy] = {}
+    template_hash: str = ""
+    """Hash of the site template the complete pages were written with (`site_template.py`)."""
 
 
 class StateFile:

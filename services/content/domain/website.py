@@ -30,14 +30,19 @@ def checked_address(address: str, field: str) -> str:
         )
     if parts.query or parts.fragment or address.endswith(("?", "#")):
         raise InvalidWebsite(
-            Message(N_("{field}: '{value}' has a query or fragment; give the address alone"), field=field, value=address)
+            Message(
+                N_("{field}: '{value}' has a query or fragment; give the address alone"), field=field, value=address
+            )
         )
     return address
 
 
 def checked_pattern(pattern: str, address: str | None, field: str) -> str:
-    """The page URL pattern, refused unless it holds ``{locale}`` and ``{slug}`` (and no other brace) and resolves,
-    against ``address`` when it is relative, to an absolute http(s) URL."""
+    """The page URL pattern, refused unless it is a URL the site's pages can be found at.
+
+    It must hold ``{locale}`` and ``{slug}`` and no other brace, and resolve (against ``address``
+    when it is relative) to an absolute http(s) URL.
+    """
     leftover = _PLACEHOLDER.sub("", pattern)
     if "{" in leftover or "}" in leftover:
         raise InvalidWebsite(
