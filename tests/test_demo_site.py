@@ -84,7 +84,8 @@ def test_the_demo_website_never_serves_dot_files_the_state_or_temporaries(dev: D
     for path in refused:
         response = httpx.get(dev.site + path)
         assert response.status_code in (403, 404), (path, response.status_code)
-        assert "last_sequence" not in response.text and "SECRET" not in response.text, path
+        assert "last_sequence" not in response.text, path
+        assert "SECRET" not in response.text, path
         assert_safe_headers(response)
     assert httpx.post(f"{dev.site}/fr/{SLUG}.html").status_code == 405
 
