@@ -46,6 +46,9 @@ REFUSED = [
     ({"page_url_pattern": "/{locale}/\u202e{slug}", "website_url": "https://x.example/"}, 400, "invalid-body", ""),
     ({"website_url": "ftp://x.example/"}, 400, "invalid-body", "website_url"),
     ({"website_url": "https://x.example/?lang=fr"}, 422, "invalid-website", "query"),
+    ({"website_url": "http://[::1/"}, 422, "invalid-website", "http"),
+    ({"page_url_pattern": "http://a]b/{locale}/{slug}"}, 422, "invalid-website", "http"),
+    ({"website_url": "https://x.example/", "page_url_pattern": "//[/{locale}/{slug}"}, 422, "invalid-website", "http"),
 ]
 
 

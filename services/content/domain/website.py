@@ -10,7 +10,7 @@ the way a browser resolves a link.
 from __future__ import annotations
 
 import re
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 from services.content.domain.errors import InvalidWebsite
 from services.content.domain.messages import N_, Message
@@ -21,9 +21,19 @@ _PLACEHOLDER = re.compile(r"\{locale\}|\{slug\}")
 _SAMPLE = {"{locale}": "zh-Hant-TW", "{slug}": "a-page"}
 
 
+def _split(url: str, field: str) -> SplitResult:
+    """``urlsplit``, with a URL it cannot read (``http://[``) refused as not an http(s) URL."""
+    try:
+        return urlsplit(url)
+    except ValueError as exc:
+        raise InvalidWebsite(
+            Message(N_("{field}: '{value}' is not an absolute http or https URL"), field=field, value=url)
+        ) from exc
+
+
 def checked_address(address: str, field: str) -> str:
     """The website's address, refused unless it is an absolute http(s) URL with a host and no query or fragment."""
-    parts = urlsplit(address)
+    parts = _split(address, field)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidWebsite(
             Message(N_("{field}: '{value}' is not an absolute http or https URL"), field=field, value=address)
@@ -58,13 +68,18 @@ def checked_pattern(pattern: str, address: str | None, field: str) -> str:
             )
     if "#" in pattern:
         raise InvalidWebsite(Message(N_("{field}: a page URL pattern has no fragment ('#')"), field=field))
-    absolute = urlsplit(pattern).scheme != ""
+    absolute = _split(pattern, field).scheme != ""
     if not absolute and address is None:
         raise InvalidWebsite(
             Message(N_("{field}: a relative pattern needs the site's website_url to resolve against"), field=field)
         )
-    resolved = page_url(address, pattern, _SAMPLE["{locale}"], _SAMPLE["{slug}"])
-    parts = urlsplit(resolved)
+    try:
+        resolved = page_url(address, pattern, _SAMPLE["{locale}"], _SAMPLE["{slug}"])
+    except ValueError as exc:
+        raise InvalidWebsite(
+            Message(N_("{field}: '{value}' does not give an http or https URL"), field=field, value=pattern)
+        ) from exc
+    parts = _split(resolved, field)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidWebsite(
             Message(N_("{field}: '{value}' does not give an http or https URL"), field=field, value=pattern)
