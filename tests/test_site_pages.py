@@ -369,7 +369,8 @@ async def test_a_website_template_is_used_and_a_changed_template_rewrites_every_
         out, agent = pipeline.agent(SITE, template)
         # No event: the agent sees another template in its state and rewrites from its stored renders.
         await wait_until(lambda: [generator(path) for path in pages] == ["embassy-theme 2"] * 2)
-        assert StateFile(out, SITE).load().template_hash not in ("", first_hash)
+        # The state names the new template once the pages are on disk (saved right after them).
+        await wait_until(lambda: StateFile(out, SITE).load().template_hash not in ("", first_hash))
         async with db.reading() as repo:
             assert await OutboxQueries.of(repo).site_heads() == heads
         assert "rewrote 2 page(s)" in agent.output()

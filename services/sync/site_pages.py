@@ -118,6 +118,8 @@ class SiteFiles:
     deletes: list[Path] = field(default_factory=list)
     folders: set[Path] = field(default_factory=set)
     """Locale folders whose renames and removals must be synced before the state is saved."""
+    listing: dict[tuple[str, str], Listed] | None = None
+    """What the indexes and the sitemap list, when they must be written again."""
 
 
 @lru_cache(maxsize=256)
@@ -157,6 +159,28 @@ def words(locale: str) -> dict[str, str]:
     _ = i18n.translator(catalog)
     lang = locale if catalog.split("-")[0] == locale.split("-")[0] else catalog
     return {"lang": lang, "skip": _("Skip to the content"), "pages": _("Pages"), "site": _("Site")}
+
+
+def sitemap(listing: dict[tuple[str, str], Listed]) -> bytes:
+    """``sitemap.xml``: a ``<url>`` per page with a website URL, its alternates as ``xhtml:link``."""
+    ET.register_namespace("", SITEMAP_NS)
+    ET.register_namespace("xhtml", XHTML_NS)
+    root = ET.Element(f"{{{SITEMAP_NS}}}urlset")
+    for _key, listed in sorted(listing.items()):
+        if listed.url is None:
+            continue
+        url = ET.SubElement(root, f"{{{SITEMAP_NS}}}url")
+        ET.SubElement(url, f"{{{SITEMAP_NS}}}loc").text = listed.url
+        ET.SubElement(url, f"{{{SITEMAP_NS}}}lastmod").text = (
+            listed.published_at.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        )
+        for link in listed.alternates:
+            ET.SubElement(
+                url, f"{{{XHTML_NS}}}link", {"rel": "alternate", "hreflang": link.hreflang, "href": link.href}
+            )
+    ET.indent(root)
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document + b"\n"
 
 
 class SitePages:
@@ -283,16 +307,24 @@ class SitePages:
     # -- site-wide files -----------------------------------------------------------------------
 
     def site_files(self, *, stylesheet: bool = False) -> SiteFiles:
-        """The indexes and sitemap when what they list changed since the last call (and the stylesheet if asked)."""
+        """What to write at the next save, and the stylesheet if asked.
+
+        The indexes and the sitemap are in it when what they list changed since the last call;
+        `write` makes them, off the event loop, from a copy of the listing.
+        """
         files = SiteFiles(folders=self._folders)
         self._folders = set()
         if stylesheet and (css := self.template.stylesheet()) is not None:
             files.writes.append((self.out_dir / STYLESHEET, css))
-        if not self._changed:
-            return files
-        self._changed = False
+        if self._changed:
+            self._changed = False
+            files.listing = dict(self.listed)
+        return files
+
+    def _listing_files(self, files: SiteFiles, listing: dict[tuple[str, str], Listed]) -> None:
+        """Add the index of every locale and the sitemap of ``listing`` to ``files`` (in the writer thread)."""
         by_locale: dict[str, list[tuple[str, Listed]]] = {}
-        for (slug, locale), listed in self.listed.items():
+        for (slug, locale), listed in listing.items():
             by_locale.setdefault(locale, []).append((slug, listed))
         for locale, pages in sorted(by_locale.items()):
             pages.sort(key=lambda item: (item[1].title.casefold(), item[0]))
@@ -309,38 +341,17 @@ class SitePages:
         for folder in self.out_dir.iterdir():
             if folder.is_dir() and not folder.name.startswith(".") and folder.name not in by_locale:
                 files.deletes.append(folder / INDEX_PAGE)
-        files.writes.append((self.out_dir / SITEMAP, self.sitemap()))
-        return files
+        files.writes.append((self.out_dir / SITEMAP, sitemap(listing)))
 
-    def sitemap(self) -> bytes:
-        """``sitemap.xml``: a ``<url>`` per page with a website URL, its alternates as ``xhtml:link``."""
-        ET.register_namespace("", SITEMAP_NS)
-        ET.register_namespace("xhtml", XHTML_NS)
-        root = ET.Element(f"{{{SITEMAP_NS}}}urlset")
-        for (_slug, _locale), listed in sorted(self.listed.items()):
-            if listed.url is None:
-                continue
-            url = ET.SubElement(root, f"{{{SITEMAP_NS}}}url")
-            ET.SubElement(url, f"{{{SITEMAP_NS}}}loc").text = listed.url
-            ET.SubElement(url, f"{{{SITEMAP_NS}}}lastmod").text = (
-                listed.published_at.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-            )
-            for link in listed.alternates:
-                ET.SubElement(
-                    url, f"{{{XHTML_NS}}}link", {"rel": "alternate", "hreflang": link.hreflang, "href": link.href}
-                )
-        ET.indent(root)
-        document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-        return document + b"\n"
-
-    @staticmethod
-    def write(files: SiteFiles) -> None:
+    def write(self, files: SiteFiles) -> None:
         """Write site-wide files atomically (in the writer thread), then sync the locale folders.
 
         Like the renders: every file staged, one sync, then the renames; the folders are synced
         before the agent's state is saved, so a saved state never names a page whose rename is
         not on disk.
         """
+        if files.listing is not None:
+            self._listing_files(files, files.listing)
         staged: list[tuple[Path, Path]] = []
         try:
             for path, data in files.writes:
