@@ -24,7 +24,7 @@ migrate: install ## Bring the database to the latest schema
 seed: migrate ## Load the demo content
 	$(BIN)/liaison seed
 
-run: seed ## Migrate, load the demo, serve the API on 127.0.0.1:8000 with the relay and a demo site agent
+run: seed ## Migrate, load the demo, serve the API on 127.0.0.1:8000 with the relay, a demo site agent and its website on 127.0.0.1:8080
 	$(BIN)/liaison dev
 
 chromium: ## Install Debian's Chromium for the console's browser tests, when it is missing

@@ -63,12 +63,15 @@ class FactUsed(msgspec.Struct):
 
 
 class Alternate(msgspec.Struct):
-    """Another locale of the same page, for ``hreflang`` links."""
+    """Another locale of the same page, for ``hreflang`` links (``locale`` is the BCP 47 tag to use)."""
 
     locale: str
     url: str
+    """Where a reader finds it: the website's page when the site has a page URL pattern, else the API's render."""
     status: TranslationState
     revision: int | None
+    api_url: str = ""
+    """The API's render of it (JSON), whatever the site's website."""
 
 
 class PageRender(msgspec.Struct):
@@ -91,6 +94,9 @@ class PageRender(msgspec.Struct):
     fragments: dict[str, int]
     """Fragment key -> published revision included."""
     alternates: list[Alternate]
+    x_default: str | None = None
+    """The URL for ``hreflang="x-default"``: the ``url`` of the site's default locale, or of the first
+    published locale of its fallback chain when the default one is not published."""
 
 
 class PageSummary(msgspec.Struct):

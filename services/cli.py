@@ -99,30 +99,52 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int) 
 @main.command()
 @click.option("--site", default="in-new-delhi", show_default=True, help="Site whose demo agent runs.")
 @click.option("--out", "out_dir", default="var/sites", show_default=True, help="Folder of the demo agent's files.")
+@click.option(
+    "--site-port",
+    type=int,
+    help="Port of the demo website on 127.0.0.1 (default 8080, or a free one when it is taken).",
+)
 @pass_settings
-def dev(settings: Settings, site: str, out_dir: str) -> None:
-    """Run the content service, the relay and one demo site agent together (what `make run` starts).
+def dev(settings: Settings, site: str, out_dir: str, site_port: int | None) -> None:
+    """Run the content service, the relay, one demo site agent and its demo website together (what `make run` starts).
 
-    Stops all three on Ctrl-C or SIGTERM. Without Redis the content service still
+    Stops them all on Ctrl-C or SIGTERM. Without Redis the content service still
     serves and records changes; the relay says it is waiting and catches up later.
     """
     import signal
     import time
 
+    from services.content.domain.errors import NotFound
+    from services.sync.demo_site import DEFAULT_PORT, aim_demo_site
+
     # Checked here, before anything starts: another server on the port would answer the health check below.
     require_database(settings.database_url)
     ensure_port_free(settings.host, settings.port)
+    if site_port is not None:
+        ensure_port_free("127.0.0.1", site_port)
+    port = site_port or _free_or_any("127.0.0.1", DEFAULT_PORT)
+    website = f"http://127.0.0.1:{port}"
+    try:
+        # The seeded site names port 8080: on another port, its renders must link there instead.
+        default_locale = run_with_db(lambda db: aim_demo_site(db, site, website + "/"), settings)
+    except NotFound:
+        default_locale = None
     command = [sys.executable, "-m", "services.cli"]
     target = f"{out_dir}/{site}"
+    site_command = [*command, "demo-site", "--out", target, "--port", str(port)]
     children = {
         "content": subprocess.Popen([*command, "serve"]),  # noqa: S603 - our own interpreter and CLI
         "relay": subprocess.Popen([*command, "sync", "run"]),  # noqa: S603
+        "website": subprocess.Popen(  # noqa: S603
+            site_command + (["--default-locale", default_locale] if default_locale else [])
+        ),
     }
     # The agent starts once the API answers: otherwise its first fetches fail and it logs retries.
     if not wait_until_serving(f"{settings.public_url}/health/live", children["content"]):
         if children["content"].poll() is not None:
-            children["relay"].terminate()
-            children["relay"].wait()
+            for name in ("relay", "website"):
+                children[name].terminate()
+                children[name].wait()
             raise click.ClickException(
                 _("the content service exited with code {code} before serving; see its message above").format(
                     code=children["content"].returncode
@@ -131,8 +153,13 @@ def dev(settings: Settings, site: str, out_dir: str) -> None:
         console.print(_("the content service is not answering yet; the site agent will retry"), style="yellow")
     children["agent"] = subprocess.Popen([*command, "agent", "--site", site, "--out", target])  # noqa: S603
     console.print(
-        _("Liaison is up: API {api}, docs {docs}, site agent files in {folder} (Ctrl-C stops)").format(
-            api=f"{settings.public_url}/v1/sites", docs=f"{settings.public_url}/schema", folder=f"{target}/"
+        _(
+            "Liaison is up: API {api}, docs {docs}, demo website {website}, site agent files in {folder} (Ctrl-C stops)"
+        ).format(
+            api=f"{settings.public_url}/v1/sites",
+            docs=f"{settings.public_url}/schema",
+            website=f"{website}/",
+            folder=f"{target}/",
         ),
         style="green",
         markup=False,
@@ -157,6 +184,40 @@ def dev(settings: Settings, site: str, out_dir: str) -> None:
             child.wait(timeout=15)
         except subprocess.TimeoutExpired:
             child.kill()
+
+
+def _free_or_any(host: str, port: int) -> int:
+    """``port`` when nothing listens on it, else a free port the system picks."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            probe.bind((host, 0))
+        chosen: int = probe.getsockname()[1]
+        return chosen
+
+
+@main.command("demo-site")
+@click.option(
+    "--out",
+    "folder",
+    default="var/sites/in-new-delhi",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The site agent's folder.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=int, default=8080, show_default=True, help="Port to bind.")
+@click.option("--default-locale", help="Locale whose index / redirects to (default: the first with one).")
+def demo_site(folder: Path, host: str, port: int, default_locale: str | None) -> None:
+    """Serve a site agent's folder read-only: the demo website of `liaison dev`. Dot-files are never served."""
+    ensure_port_free(host, port)
+    from services.sync.demo_site import serve
+
+    serve(folder, host, port, default_locale)
 
 
 @main.group()

@@ -143,6 +143,7 @@ async def test_json_render_has_every_field_and_resolved_facts(client: Client, se
         "facts",
         "fragments",
         "alternates",
+        "x_default",
     }
     assert (body["site"], body["slug"], body["locale"]) == ("in-new-delhi", SLUG, "en")
     assert body["requested_locale"] == "en"
@@ -178,7 +179,9 @@ async def test_json_render_has_every_field_and_resolved_facts(client: Client, se
     alternates = {a["locale"]: a for a in body["alternates"]}
     assert set(alternates) == {"fr", "en"}
     for locale, alternate in alternates.items():
-        assert alternate["url"].endswith(f"/v1/sites/in-new-delhi/pages/{SLUG}?locale={locale}")
+        # The demo site has a website: readers go there, the API's render stays in api_url.
+        assert alternate["url"] == f"http://127.0.0.1:8080/{locale}/{SLUG}.html"
+        assert alternate["api_url"].endswith(f"/v1/sites/in-new-delhi/pages/{SLUG}?locale={locale}")
         assert alternate["status"] == "up_to_date"
         assert alternate["revision"] == 1
 

@@ -10,7 +10,9 @@ How a document is run:
   database, and a server started by the test on a free port (``liaison dev``, what ``make run``
   starts, for the README; ``liaison serve`` and ``liaison sync run`` for the others).
 - The server is not on port 8000: every ``http://127.0.0.1:8000`` in the document, in commands
-  and in shown outputs, is replaced by the test server's URL before anything is read.
+  and in shown outputs, is replaced by the test server's URL before anything is read. Likewise
+  the demo website of ``liaison dev`` is not on port 8080: ``http://127.0.0.1:8080`` becomes the
+  test's (``liaison dev --site-port``, which also points the demo site's address there).
 - Under ``pipefail`` a pipe into a reader that stops early (``| head``) fails now and then (curl
   gets a write error once ``head`` has gone): examples cut output with ``sed -n 1,Np`` instead.
 - A block's standard output and standard error are both its output, as a terminal shows them;
@@ -72,11 +74,14 @@ from tests.sync_support import Process, free_port, sync_env, test_redis_url, wai
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_PORT_URL = "http://127.0.0.1:8000"
+DOC_SITE_URL = "http://127.0.0.1:8080"
+SITE_PORT = "{site_port}"
+"""In a command of `RUN`: the free port the test gives the demo website."""
 ELISION = "…"
 
 # Documents whose examples are run, and the liaison commands serving them.
 RUN: dict[str, list[list[str]]] = {
-    "README.md": [["dev"]],
+    "README.md": [["dev", "--site-port", SITE_PORT]],
     "docs/consumer.md": [["serve"], ["sync", "run"]],
     "docs/problems.md": [["serve"]],
 }
@@ -425,14 +430,16 @@ def test_the_matching_rules() -> None:
 def test_the_examples_print_what_the_document_shows(
     name: str, database_url: str, seeded: Database, tmp_path: Path
 ) -> None:
-    port = free_port()
+    port, site_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
-    text = (ROOT / name).read_text().replace(DOC_PORT_URL, url)
+    # Only `liaison dev` serves the demo website; elsewhere the seeded address (port 8080) stays as it is.
+    site_url = f"http://127.0.0.1:{site_port}" if any(SITE_PORT in args for args in RUN[name]) else DOC_SITE_URL
+    text = (ROOT / name).read_text().replace(DOC_PORT_URL, url).replace(DOC_SITE_URL, site_url)
     steps = read_steps(text)
     assert steps, f"{name} runs no example"
     setup: list[Step] = []
     if before := read_before(text):
-        other = (ROOT / before[0]).read_text().replace(DOC_PORT_URL, url)
+        other = (ROOT / before[0]).read_text().replace(DOC_PORT_URL, url).replace(DOC_SITE_URL, site_url)
         setup = [step for step in read_steps(other) if _before(step.block, other, before[1])]
         assert setup, f"{name}: nothing of {before[0]} comes before {before[1]!r}"
 
@@ -444,7 +451,8 @@ def test_the_examples_print_what_the_document_shows(
     assert (venv / "bin" / "liaison").exists(), f"the tests run outside a virtual environment with liaison ({venv})"
     (work / ".venv").symlink_to(venv)
     env = document_env(database_url, port)
-    servers = [Process(args, env, tmp_path / f"{'-'.join(args)}.log", cwd=work) for args in RUN[name]]
+    commands = [[str(site_port) if arg == SITE_PORT else arg for arg in args] for args in RUN[name]]
+    servers = [Process(args, env, tmp_path / f"{'-'.join(args)}.log", cwd=work) for args in commands]
     try:
         wait_http(f"{url}/health/live")
         run = subprocess.run(

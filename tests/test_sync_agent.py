@@ -357,8 +357,10 @@ def rng(seed: int) -> random.Random:
 
 
 def published_files(out: Path) -> set[str]:
-    """Names of the renders in an agent's folder."""
-    return {path.name for path in out.glob("*.*") if not path.name.startswith(".")}
+    """Names of the renders in an agent's folder (not its complete pages, sitemap and stylesheet)."""
+    return {
+        path.name for path in out.glob("*.*") if not path.name.startswith(".") and path.suffix in (".html", ".json")
+    }
 
 
 # -- 1. the happy path ------------------------------------------------------------------------
@@ -1204,8 +1206,11 @@ async def test_batch_writes_renders_in_groups_off_the_loop_and_syncs_the_folder_
     assert threading.get_ident() not in writers, "a file was written on the event loop's thread"
     names = [name for name, _ in steps]
     files = names.count("file")
-    renders = files // 2
-    assert files == len(published_files(run.out)), "each render of the batch is written once"
+    # A render is three files: its fragment, its JSON and its complete page.
+    pages = [path for path in run.out.glob("*/*.html") if path.name != "index.html"]
+    renders = len(pages)
+    assert files == len(published_files(run.out)) + renders, "each render of the batch is written once"
+    assert files == renders * 3
     assert renders >= 4
     assert names.count("staged") == files
     # Grouped: fewer hand-overs to the writer thread than renders, one sync per group.
@@ -1477,7 +1482,10 @@ async def test_agent_removes_leftovers_at_start_and_a_fan_out_leaves_no_hidden_f
         assert len(shown) == 6, "three new pages, in fr and en, all showing the fact"
         assert all(fact_value(path, COUNT_FACT) == 92 for path in shown)
         assert {path.name for path in run.out.iterdir() if path.name.startswith(".")} == {StateFile.NAME}
-        assert all(path.is_file() for path in run.out.iterdir()), "no folder of any kind"
+        # Folders are the complete pages' locale folders, holding pages and no hidden file.
+        folders = {path.name for path in run.out.iterdir() if not path.is_file()}
+        assert folders == {"fr", "en"}
+        assert all(not path.name.startswith(".") for folder in folders for path in (run.out / folder).iterdir())
     finally:
         stop.set()
         await asyncio.wait_for(task, PATIENCE)

@@ -53,6 +53,8 @@ from services.sync.agent_health import AgentHealth, HealthLog, Mode, dead_letter
 from services.sync.agent_report import HealthReporter
 from services.sync.agent_state import AgentState, PageCopy, StateFile, rfc3339
 from services.sync.relay import stream_key
+from services.sync.site_pages import SiteFiles, SitePages
+from services.sync.site_template import SiteTemplate
 
 logger = logging.getLogger("liaison.agent")
 
@@ -173,6 +175,7 @@ class SiteAgent:
         claim_idle_ms: int = 30_000,
         journal: Path | None = None,
         fetch_concurrency: int = FETCH_CONCURRENCY,
+        template: SiteTemplate | None = None,
     ) -> None:
         self.settings = settings
         self.site = site
@@ -206,6 +209,8 @@ class SiteAgent:
         self.state = AgentState(site=site)
         self.health = HealthLog(site, self.state.health)
         self.reporter = HealthReporter(self)
+        self.pages = SitePages(out_dir, template or SiteTemplate())
+        """The complete pages, indexes and sitemap written beside the fragments (`site_pages.py`)."""
         self.applied = 0
         self._api_down = False
         """Whether the content API failed since it last answered (said once, not once per retry)."""
@@ -237,7 +242,8 @@ class SiteAgent:
             return False
         html, json = self._paths(render.slug, render.locale)
         line = " ".join(map(str, (sequence, render.slug, render.locale, render.revision, rfc3339(published), etag)))
-        files = ((html, render.html.encode()), (json, body))
+        page = self.pages.page(body)
+        files = ((html, render.html.encode()), (json, body), (page.path, page.data))
         job = asyncio.ensure_future(self._group.submit(RenderWrite(files, line)))
         copy = PageCopy(render.revision, etag, max(sequence, held.sequence if held else 0), published)
         try:
@@ -248,11 +254,13 @@ class SiteAgent:
             with contextlib.suppress(Exception):
                 await job
                 self.state.pages[key] = copy
+                self.pages.written(page)
             raise
         except OSError as exc:
             raise FileSystemError.of(exc, html) from exc
         self.state.pages[key] = copy
         self.health.files_ok(html)
+        self.pages.written(page)
         return True
 
     def _journal(self) -> int | None:
@@ -262,12 +270,30 @@ class SiteAgent:
         return self._journal_fd
 
     async def _save_state(self) -> None:
-        """Sync the folder, then save the state (in a writer thread): what is acknowledged next is on disk."""
+        """Write the indexes and sitemap if they changed, sync the folders, then save the state.
+
+        In the writer thread: what is acknowledged next is on disk.
+        """
+        files = self.pages.site_files()
         try:
-            await asyncio.get_running_loop().run_in_executor(self._writer, self.state_file.save, self.state)
+            await asyncio.get_running_loop().run_in_executor(self._writer, self._save, files)
         except OSError as exc:
             raise FileSystemError.of(exc, self.state_file.path) from exc
         self.health.files_ok(self.state_file.path)
+
+    def _save(self, files: SiteFiles) -> None:
+        self.pages.write(files)
+        self.state_file.save(self.state)
+
+    async def _start_pages(self) -> None:
+        """Write the indexes and sitemap, and every complete page again if the template changed since the state."""
+        files, rewritten = await asyncio.to_thread(self.pages.start, list(self.state.pages), self.state.template_hash)
+        if rewritten or self.state.template_hash != self.pages.template.hash:
+            self.state.template_hash = self.pages.template.hash
+            logger.info(
+                "agent %s: site template %s; rewrote %d page(s)", self.site, self.pages.template.folder, rewritten
+            )
+        await asyncio.get_running_loop().run_in_executor(self._writer, self._save, files)
 
     def _remove(self, slug: str, locale: str) -> None:
         for path in self._paths(slug, locale):
@@ -278,6 +304,10 @@ class SiteAgent:
             except OSError as exc:
                 raise FileSystemError.of(exc, path) from exc
             self.health.files_ok(path)
+        try:
+            self.pages.remove(slug, locale)
+        except OSError as exc:
+            raise FileSystemError.of(exc, self.out_dir) from exc
         self.state.pages.pop(f"{slug}.{locale}", None)
 
     # -- the content API -----------------------------------------------------------------
@@ -686,6 +716,7 @@ class SiteAgent:
             try:
                 self.out_dir.mkdir(parents=True, exist_ok=True)
                 await asyncio.to_thread(remove_leftovers, self.out_dir)
+                await self._start_pages()
                 self.health.files_ok(self.out_dir)
                 break
             except OSError as exc:

@@ -31,6 +31,8 @@ class AgentState(msgspec.Struct):
     """Where it reads events from and its current problems (`agent_health`)."""
     dead_letters: list[DeadLetter] = []
     """The newest events it gave up on, with the reason: kept here too, since Redis may lose its dead-letter stream."""
+    template_hash: str = ""
+    """Hash of the site template the complete pages were written with (`site_template.py`)."""
 
 
 class StateFile:

@@ -229,19 +229,48 @@ def sync_replay(settings: Settings, site: str, first: int, last: int | None) -> 
 @click.option("--api", "api_url", help="Content API base URL (default LIAISON_PUBLIC_URL).")
 @click.option("--consumer", help="Consumer name in the group (default host:pid).")
 @click.option("--journal", type=click.Path(dir_okay=False, path_type=Path), help="Append a line per file written.")
+@click.option(
+    "--template",
+    "template_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of the site template (page.html, index.html, liaison.css) for the complete pages.",
+)
 @pass_settings
 def agent(
-    settings: Settings, site: str, out_dir: Path, api_url: str | None, consumer: str | None, journal: Path | None
+    settings: Settings,
+    site: str,
+    out_dir: Path,
+    api_url: str | None,
+    consumer: str | None,
+    journal: Path | None,
+    template_dir: Path | None,
 ) -> None:
-    """Run a site agent: apply the site's change events to <out>/<slug>.<locale>.html and .json."""
+    """Run a site agent: apply the site's change events to <out>/<slug>.<locale>.html and .json.
+
+    Beside them: complete pages <out>/<locale>/<slug>.html, an index per locale and sitemap.xml.
+    """
     from services.redis_client import make_redis
     from services.sync.agent import SiteAgent
+    from services.sync.site_template import SiteTemplate, TemplateError
+
+    try:
+        template = SiteTemplate(template_dir)
+    except TemplateError as exc:
+        raise click.BadParameter(str(exc), param_hint="--template") from exc
 
     async def main() -> None:
         redis = make_redis(settings.redis_url, settings.redis_socket_timeout)
         blocking = make_redis(settings.redis_url, settings.redis_socket_timeout, max_connections=1)
         worker = SiteAgent(
-            settings, site, out_dir, api_url or settings.public_url, redis, blocking, consumer=consumer, journal=journal
+            settings,
+            site,
+            out_dir,
+            api_url or settings.public_url,
+            redis,
+            blocking,
+            consumer=consumer,
+            journal=journal,
+            template=template,
         )
         try:
             await worker.run(stop_on_signals())

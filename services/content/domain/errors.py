@@ -94,6 +94,13 @@ class InvalidContent(DomainError):
     title = N_("The content is invalid")
 
 
+class InvalidWebsite(InvalidContent):
+    """A site's website address or page URL pattern cannot give the URLs of its pages."""
+
+    name = "invalid-website"
+    title = N_("Invalid website address or page URL pattern")
+
+
 class InvalidLocale(InvalidContent):
     """A language tag is not valid BCP 47 or not known to Babel."""
 

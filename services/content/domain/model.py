@@ -21,6 +21,9 @@ class Site(msgspec.Struct, frozen=True):
     fallback: list[str]
     country: str | None
     created_at: dt.datetime
+    website_url: str | None = None
+    page_url_pattern: str | None = None
+    """Where the website serves a page (`domain/website.py`); None: renders link to the API."""
 
 
 class Document(msgspec.Struct, frozen=True):

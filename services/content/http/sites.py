@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get, post
+from litestar import Controller, get, post, put
 from litestar.params import JSONBody
 
-from schemas.sites import SiteCreate, SiteOut
+from schemas.sites import SiteCreate, SiteOut, SiteWebsite
 from services.content.http.dependencies import DB, Caller
 from services.content.http.openapi import BEARER, SiteKeyPath, problems
 from services.content.usecases import sites
@@ -31,3 +31,17 @@ class SiteController(Controller):
     async def get_site(self, db: DB, key: SiteKeyPath) -> SiteOut:
         """One site by its key. Public."""
         return await sites.get_site(db, key)
+
+    @put(
+        "/{key:str}/website",
+        summary="Set a site's website address and page URL pattern",
+        security=BEARER,
+        responses=problems(400, 401, 403, 404, 413, 422),
+    )
+    async def set_website(self, db: DB, principal: Caller, key: SiteKeyPath, data: JSONBody[SiteWebsite]) -> SiteOut:
+        """Replace the website's address and page URL pattern (null clears them; an admin token for all sites).
+
+        Renders' alternates and language switchers then link to the website's pages, so every
+        published page of the site re-renders (one `alternates` event per page and locale).
+        """
+        return await sites.set_website(db, principal, key, data)

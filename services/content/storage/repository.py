@@ -152,7 +152,15 @@ class Repository:
         return [self._site(r) for r in rows]
 
     async def insert_site(
-        self, key: str, name: str, locales: list[str], default_locale: str, fallback: list[str], country: str | None
+        self,
+        key: str,
+        name: str,
+        locales: list[str],
+        default_locale: str,
+        fallback: list[str],
+        country: str | None,
+        website_url: str | None = None,
+        page_url_pattern: str | None = None,
     ) -> Site:
         """Create a site."""
         created_at = now()
@@ -166,10 +174,31 @@ class Repository:
                 fallback=fallback,
                 country=country,
                 created_at=created_at,
+                website_url=website_url,
+                page_url_pattern=page_url_pattern,
             )
             .returning(sites.c.id)
         )
-        return Site(result.scalar_one(), key, name, locales, default_locale, fallback, country, created_at)
+        return Site(
+            result.scalar_one(),
+            key,
+            name,
+            locales,
+            default_locale,
+            fallback,
+            country,
+            created_at,
+            website_url,
+            page_url_pattern,
+        )
+
+    async def set_site_website(self, site_id: int, website_url: str | None, page_url_pattern: str | None) -> None:
+        """Replace a site's website address and page URL pattern."""
+        await self.conn.execute(
+            sa.update(sites)
+            .where(sites.c.id == site_id)
+            .values(website_url=website_url, page_url_pattern=page_url_pattern)
+        )
 
     @staticmethod
     def _site(row: sa.Row[Any]) -> Site:
@@ -182,6 +211,8 @@ class Repository:
             fallback=list(row.fallback),
             country=row.country,
             created_at=_aware(row.created_at),
+            website_url=row.website_url,
+            page_url_pattern=row.page_url_pattern,
         )
 
     # -- documents -----------------------------------------------------------

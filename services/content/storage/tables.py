@@ -27,6 +27,8 @@ sites = sa.Table(
     sa.Column("fallback", sa.JSON, nullable=False),
     sa.Column("country", sa.String(2)),
     sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("website_url", sa.String(2000)),
+    sa.Column("page_url_pattern", sa.String(2000)),
 )
 
 documents = sa.Table(

@@ -145,6 +145,16 @@ async def fact_changed(repo: Repository, scope: str, key: str, version: int) -> 
     await repo.insert_outbox(await _rerender_pages(repo, pages, "fact", f"fact {scope}/{key} version {version}"))
 
 
+async def site_website_changed(repo: Repository, site_id: int, site: str) -> None:
+    """A site's website address or page URL pattern changed: every render links to other URLs now."""
+    pages: list[tuple[int, str, str]] = []
+    after: int | None = None
+    while batch := await repo.published_pages(site_id, after, 1000):
+        pages += [(document.id, site, document.slug) for document in batch if document.slug is not None]
+        after = batch[-1].id
+    await repo.insert_outbox(await _rerender_pages(repo, pages, "alternates", f"site {site} website changed"))
+
+
 async def page_deleted(repo: Repository, document_id: int, site: str, slug: str) -> None:
     """A page is about to be deleted: each live locale is unpublished."""
     for locale, _ in (await repo.published_locales_of([document_id])).get(document_id, []):

@@ -32,6 +32,7 @@ from services.content.domain.rendering import (
 )
 from services.content.domain.segments import changed_segments
 from services.content.domain.translation import translation_state
+from services.content.domain.website import page_url as website_page_url
 from services.content.storage.database import DATABASE_DOWN, Database
 from services.content.storage.repository import RenderKey, Repository
 from services.content.usecases.documents import load_document
@@ -195,6 +196,15 @@ def _no_published_variant(site: str, slug: str) -> NotFound:
     return NotFound(Message(N_("site '{site}' has no published page '{slug}'"), slug=slug, site=site))
 
 
+def _x_default(site: Site, alternates: list[Alternate]) -> str | None:
+    """The URL for hreflang x-default: the default locale's, or the first published one of the fallback chain."""
+    published = {alternate.locale: alternate.url for alternate in alternates if alternate.revision is not None}
+    for locale in (site.default_locale, *site.fallback, *site.locales):
+        if locale in published:
+            return published[locale]
+    return None
+
+
 class Delivery:
     """Reads published pages; owns the render cache and keeps it in step with commits.
 
@@ -229,6 +239,13 @@ class Delivery:
     def html_url(self, site: str, slug: str, locale: str) -> str:
         """Public URL of a page's HTML in one locale (the language switcher's links)."""
         return f"{self.public_url}/v1/sites/{quote(site)}/pages/{quote(slug)}.html?locale={quote(locale)}"
+
+    @staticmethod
+    def website_url(site: Site, slug: str, locale: str) -> str | None:
+        """The website's URL of a page in one locale, when the site has a page URL pattern."""
+        if site.page_url_pattern is None:
+            return None
+        return website_page_url(site.website_url, site.page_url_pattern, locale, slug)
 
     # -- serving -------------------------------------------------------------------
 
@@ -436,9 +453,9 @@ class Delivery:
                 (translated_from.title, translated_from.blocks) if translated_from else None,
                 (source_live.title, source_live.blocks) if source_live else None,
             )
-            alternates.append(
-                Alternate(locale, self.page_url(index.site.key, index.slug, locale), state, revision_number)
-            )
+            api_url = self.page_url(index.site.key, index.slug, locale)
+            url = self.website_url(index.site, index.slug, locale) or api_url
+            alternates.append(Alternate(locale, url, state, revision_number, api_url))
         return alternates
 
     def _render(self, inputs: RenderInputs, index: PageIndex, locale: str) -> RenderEntry:
@@ -453,7 +470,11 @@ class Delivery:
             keys |= set(references(fragment.blocks).facts)
         facts = inputs.facts_for(site, keys)
         languages = tuple(
-            LanguageLink(alternate.locale, self.html_url(site.key, index.slug, alternate.locale))
+            LanguageLink(
+                alternate.locale,
+                self.website_url(site, index.slug, alternate.locale)
+                or self.html_url(site.key, index.slug, alternate.locale),
+            )
             for alternate in index.alternates
             if alternate.revision is not None
         )
@@ -477,6 +498,7 @@ class Delivery:
             facts=output.facts,
             fragments=output.fragments,
             alternates=index.alternates,
+            x_default=_x_default(site, index.alternates),
         )
         html = output.html.encode()
         headers = {

@@ -27,6 +27,8 @@ def site_out(site: Site) -> SiteOut:
         fallback=site.fallback,
         country=site.country,
         created_at=site.created_at,
+        website_url=site.website_url,
+        page_url_pattern=site.page_url_pattern,
     )
 
 
