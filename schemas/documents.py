@@ -133,3 +133,15 @@ class PublicationOut(msgspec.Struct):
     locale: str
     published_revision: int | None
     published_at: dt.datetime | None
+
+
+class PreviewRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of ``POST /v1/documents/{id}/variants/{locale}/preview``: an unsaved revision to render.
+
+    Checked as a ``RevisionCreate`` is (facts and fragments it names must exist); nothing is
+    written. A translation may name the ``source_revision`` it translates, for its translation state.
+    """
+
+    title: Title
+    blocks: Blocks
+    source_revision: RevisionNumber | None = None

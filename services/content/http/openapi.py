@@ -350,6 +350,11 @@ _REVISION_LINKS: dict[str, tuple[str, str, dict[str, Any]]] = {
         {**_OF_REVISION, "query.from": "$response.body#/number", "query.to": "$response.body#/number"},
     ),
     "GetDocument": ("get", "/v1/documents/{document_id}", {"document_id": "$response.body#/document_id"}),
+    "Preview": (
+        "get",
+        _REVISION + "/revisions/{number}/preview",
+        {**_OF_REVISION, "number": "$response.body#/number"},
+    ),
 }
 _OF_DOCUMENT = {"document_id": "$response.body#/id"}
 _DOCUMENT_LINKS: dict[str, tuple[str, str, dict[str, Any]]] = {

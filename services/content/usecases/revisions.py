@@ -78,7 +78,7 @@ def _head_context(variant: Variant) -> dict[str, object]:
     return {"current": {"revision": variant.head_revision, "etag": revision_etag(variant.head_revision)}}
 
 
-async def _check_references(repo: Repository, document: Document, site: Site | None, blocks: Sequence[Block]) -> None:
+async def check_references(repo: Repository, document: Document, site: Site | None, blocks: Sequence[Block]) -> None:
     """Unknown facts, unknown or non-fragment includes and include cycles are refused."""
     refs = references(blocks)
     if refs.facts:
@@ -212,7 +212,7 @@ async def _write(
                 # A repeated save or an unchanged import: no revision, no event, the head stays.
                 return Written(revision_out(document.id, locale, head), created=False)
 
-        await _check_references(repo, document, site, draft.blocks)
+        await check_references(repo, document, site, draft.blocks)
 
         if variant is None:
             created = await repo.insert_variant(document.id, locale)
@@ -340,7 +340,7 @@ async def publish(
         if variant is None:
             raise NotFound(Message(N_("document {id} has no {locale} variant"), id=document_id, locale=locale))
         revision = await _revision(repo, variant, body.revision, "$.revision")
-        await _check_references(repo, document, site, revision.blocks)
+        await check_references(repo, document, site, revision.blocks)
         published_at = now()
         await repo.set_publication(variant.id, revision.number, published_at)
         await _publication_changed(repo, document, locale, revision.number)
