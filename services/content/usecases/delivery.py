@@ -19,7 +19,7 @@ from services.content.domain.content import references
 from services.content.domain.diff import diff_revisions
 from services.content.domain.errors import NotFound
 from services.content.domain.messages import N_, Message
-from services.content.domain.model import Site
+from services.content.domain.model import Document, Site
 from services.content.domain.negotiation import choose_locale
 from services.content.domain.rendering import (
     LanguageLink,
@@ -37,7 +37,7 @@ from services.content.storage.database import DATABASE_DOWN, Database
 from services.content.storage.repository import RenderKey, Repository
 from services.content.usecases.documents import load_document
 from services.content.usecases.render_cache import RenderCache
-from services.content.usecases.render_inputs import PageKey, RenderInputs, RevisionCache
+from services.content.usecases.render_inputs import Candidate, PageKey, RenderInputs, RevisionCache
 
 logger = logging.getLogger("liaison.delivery")
 _json = msgspec.json.Encoder()
@@ -102,6 +102,23 @@ def fallback_notice(requested: str, served: str) -> str:
     return notice_html(text, lang, served)
 
 
+def _needs_notice(requested: str | None, served: str, fallback: bool) -> bool:
+    # 'de' served 'fr' says so; 'fr-CA' served 'fr' does not (the same language).
+    return fallback and requested is not None and _language(requested) != _language(served)
+
+
+def page_html(render: PageRender, requested: str | None = None, fallback: bool = False) -> str:
+    """The HTML the public read answers for ``render`` when ``requested`` was asked for (the fallback notice first).
+
+    Without ``requested``, the render's own ``requested_locale`` and ``fallback`` (a preview's).
+    """
+    if requested is None:
+        requested, fallback = render.requested_locale, render.fallback
+    if requested is not None and _needs_notice(requested, render.locale, fallback):
+        return with_notice(render.html, fallback_notice(requested, render.locale))
+    return render.html
+
+
 class RenderEntry(msgspec.Struct):
     """A render of one page in one locale, with its response bodies ready to send."""
 
@@ -127,8 +144,8 @@ class RenderEntry(msgspec.Struct):
         found = self.responses.get(key)
         if found is None:
             served = self.render.locale
-            if as_html and fallback and requested is not None and _language(requested) != _language(served):
-                body = with_notice(self.render.html, fallback_notice(requested, served)).encode()
+            if as_html and _needs_notice(requested, served, fallback):
+                body = page_html(self.render, requested, fallback).encode()
                 etag = strong_etag(body)
             else:
                 body, etag = (self.html, self.html_etag) if as_html else self.json(requested, fallback)
@@ -510,6 +527,49 @@ class Delivery:
         entry = RenderEntry(page, last_modified, headers, html, strong_etag(html), {})
         entry.json(locale, False)
         return entry
+
+    # -- previews ------------------------------------------------------------------------
+
+    async def preview(
+        self,
+        repo: Repository,
+        site: Site | None,
+        document: Document,
+        candidate: Candidate,
+        requested: str | None = None,
+    ) -> PageRender:
+        """Render ``candidate`` exactly as publishing it would render its page; never cached.
+
+        The inputs are read through ``repo`` (the caller's transaction) into a child revision
+        cache that is dropped afterwards, so an unsaved body never reaches another render. A
+        fragment is rendered alone, as a page of ``site`` would include it (global facts only
+        without a site). With ``requested``, the page is the one a reader asking for that locale
+        gets, by the site's negotiation: perhaps another locale (``fallback``; `page_html` adds
+        the notice as the public HTML does).
+        """
+        inputs = RenderInputs(RevisionCache(parent=self.revisions))
+        if document.is_fragment or site is None or document.slug is None:
+            await inputs.load_fragment(repo, site, document, candidate)
+            context = site or Site(
+                0,
+                "",
+                "",
+                [candidate.locale],
+                document.source_locale,
+                [document.source_locale],
+                None,
+                document.created_at,
+            )
+            published = {candidate.locale: candidate.revision.number}
+            index = PageIndex(document.id, context, document.key or "", document.source_locale, published, [])
+            return self._render(inputs, index, candidate.locale).render
+        page = (site.key, document.slug)
+        await inputs.load(repo, [page], candidate)
+        build = self._page_build(inputs, page)
+        if requested is None:
+            return build.entries[candidate.locale].render
+        served, fell_back = self._choose(build.index, (requested,))
+        return msgspec.structs.replace(build.entries[served].render, requested_locale=requested, fallback=fell_back)
 
     # -- the page list -----------------------------------------------------------------
 
