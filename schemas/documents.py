@@ -133,3 +133,44 @@ class PublicationOut(msgspec.Struct):
     locale: str
     published_revision: int | None
     published_at: dt.datetime | None
+
+
+class PreviewRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of ``POST /v1/documents/{id}/variants/{locale}/preview``: an unsaved revision to render.
+
+    Checked as a ``RevisionCreate`` is (facts and fragments it names must exist); nothing is
+    written. A translation may name the ``source_revision`` it translates, for its translation state.
+    """
+
+    title: Title
+    blocks: Blocks
+    source_revision: RevisionNumber | None = None
+
+
+ActivityKind = Literal["revision", "revert", "import", "publish", "unpublish"]
+"""What happened: a revision written, a revert, a translation file imported, a publication, an unpublication."""
+
+
+class ActivityOut(msgspec.Struct):
+    """One change to a document: what, in which locale, which revision, who, when, and their message."""
+
+    id: int
+    document_id: int
+    locale: str
+    kind: ActivityKind
+    revision: int | None
+    """The revision written or published; for an unpublication, the one that was live."""
+    author: str
+    """The name of the token that made the change."""
+    message: str
+    created_at: dt.datetime
+
+
+class ActivityPage(msgspec.Struct):
+    """One page of a document's activity, newest first.
+
+    Pass ``next_cursor`` as ``cursor`` to get the next page; it is null on the last.
+    """
+
+    items: list[ActivityOut]
+    next_cursor: int | None

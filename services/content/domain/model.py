@@ -148,3 +148,16 @@ def parse_etag(header: str | None, prefix: str) -> EntityTag | None:
     if not number.isdigit():
         raise ValueError(f"If-Match must be an ETag like '\"{prefix}3\"', got {header!r}")
     return EntityTag(int(number), weak)
+
+
+class Activity(msgspec.Struct, frozen=True):
+    """A change to a document, as its activity list records it."""
+
+    id: int
+    document_id: int
+    locale: str
+    kind: str
+    revision: int | None
+    author: str
+    message: str
+    created_at: dt.datetime

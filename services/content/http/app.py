@@ -33,6 +33,7 @@ from services.content.http.openapi import (
     refuse_unknown_schema_paths,
 )
 from services.content.http.pages import PageController, provide_delivery
+from services.content.http.preview import PreviewController
 from services.content.http.problems import exception_handlers
 from services.content.http.sites import SiteController
 from services.content.http.translation_files import TranslationFileController
@@ -102,6 +103,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Litestar:
         route_handlers=[
             SiteController,
             DocumentController,
+            PreviewController,
             FactController,
             PageController,
             ChangeController,

@@ -10,6 +10,7 @@ from litestar.params import JSONBody, QueryParameter
 from schemas.diffs import RevisionDiff
 from schemas.documents import (
     MAX_NUMBER,
+    ActivityPage,
     DocumentCreate,
     DocumentOut,
     PublicationOut,
@@ -20,8 +21,8 @@ from schemas.documents import (
     RevisionPage,
 )
 from services.content.http.dependencies import DB, Caller, PathNumber, if_match_tag
-from services.content.http.openapi import BEARER, LocalePath, RevisionIfMatch, problems, unchanged_head
-from services.content.usecases import documents, revisions
+from services.content.http.openapi import BEARER, LOCALE_SHAPE, LocalePath, RevisionIfMatch, problems, unchanged_head
+from services.content.usecases import activity, documents, revisions
 
 VARIANT = "/{document_id:int}/variants/{locale:str}"
 
@@ -51,6 +52,27 @@ class DocumentController(Controller):
     async def get_document(self, db: DB, principal: Caller, document_id: PathNumber) -> DocumentOut:
         """Read a document with each variant's head and published revision."""
         return await documents.get_document(db, principal, document_id)
+
+    @get(
+        "/{document_id:int}/activity",
+        summary="List a document's activity",
+        responses=problems(400, 401, 403, 404, 422),
+    )
+    async def activity(
+        self,
+        db: DB,
+        principal: Caller,
+        document_id: PathNumber,
+        cursor: Annotated[
+            int | None, QueryParameter(ge=1, le=MAX_NUMBER, description="next_cursor of the previous page")
+        ] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        locale: Annotated[
+            str | None, QueryParameter(description="Only this locale's changes", schema_extra={"pattern": LOCALE_SHAPE})
+        ] = None,
+    ) -> ActivityPage:
+        """Revisions written, reverts, imports, publications and unpublications, newest first: who, when, message."""
+        return await activity.document_activity(db, principal, document_id, cursor, limit, locale)
 
     @delete("/{document_id:int}", summary="Delete a document", responses=problems(400, 401, 403, 404, 409))
     async def delete_document(self, db: DB, principal: Caller, document_id: PathNumber) -> None:

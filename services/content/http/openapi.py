@@ -350,12 +350,19 @@ _REVISION_LINKS: dict[str, tuple[str, str, dict[str, Any]]] = {
         {**_OF_REVISION, "query.from": "$response.body#/number", "query.to": "$response.body#/number"},
     ),
     "GetDocument": ("get", "/v1/documents/{document_id}", {"document_id": "$response.body#/document_id"}),
+    "Preview": (
+        "get",
+        _REVISION + "/revisions/{number}/preview",
+        {**_OF_REVISION, "number": "$response.body#/number"},
+    ),
+    "Activity": ("get", "/v1/documents/{document_id}/activity", {"document_id": "$response.body#/document_id"}),
 }
 _OF_DOCUMENT = {"document_id": "$response.body#/id"}
 _DOCUMENT_LINKS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "GetDocument": ("get", "/v1/documents/{document_id}", _OF_DOCUMENT),
     "DeleteDocument": ("delete", "/v1/documents/{document_id}", _OF_DOCUMENT),
     "Translations": ("get", "/v1/documents/{document_id}/translations", _OF_DOCUMENT),
+    "Activity": ("get", "/v1/documents/{document_id}/activity", _OF_DOCUMENT),
     "WriteSourceRevision": (
         "post",
         _REVISION + "/revisions",
@@ -379,6 +386,7 @@ _FACT_LINKS: dict[str, tuple[str, str, dict[str, Any]]] = {
 }
 _PUBLICATION_LINKS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "GetDocument": _REVISION_LINKS["GetDocument"],
+    "Activity": _REVISION_LINKS["Activity"],
     "Unpublish": _REVISION_LINKS["Unpublish"],
     "History": _REVISION_LINKS["History"],
 }

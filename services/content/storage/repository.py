@@ -21,6 +21,7 @@ from schemas.blocks import Block
 from schemas.facts import FactValue
 from services.content.domain.content import References
 from services.content.domain.model import (
+    Activity,
     ConsoleSession,
     Document,
     Fact,
@@ -32,6 +33,7 @@ from services.content.domain.model import (
 )
 from services.content.storage.tables import (
     console_sessions,
+    document_activity,
     documents,
     fact_versions,
     facts,
@@ -237,7 +239,7 @@ class Repository:
         )
 
     async def delete_document(self, document_id: int) -> None:
-        """Delete a document with its variants, revisions and references."""
+        """Delete a document with its variants, revisions, references and activity."""
         variant_ids = sa.select(variants.c.id).where(variants.c.document_id == document_id)
         revision_ids = sa.select(revisions.c.id).where(revisions.c.variant_id.in_(variant_ids))
         await self.conn.execute(
@@ -245,6 +247,7 @@ class Repository:
         )
         await self.conn.execute(sa.delete(revisions).where(revisions.c.variant_id.in_(variant_ids)))
         await self.conn.execute(sa.delete(variants).where(variants.c.document_id == document_id))
+        await self.conn.execute(sa.delete(document_activity).where(document_activity.c.document_id == document_id))
         await self.conn.execute(sa.delete(documents).where(documents.c.id == document_id))
 
     @staticmethod
@@ -350,6 +353,47 @@ class Repository:
             base_revision,
             source_revision,
         )
+
+    async def insert_activity(
+        self, document_id: int, locale: str, kind: str, revision: int | None, author: str, message: str
+    ) -> None:
+        """Record a change to a document in its activity list (in the change's own transaction)."""
+        await self.conn.execute(
+            sa.insert(document_activity).values(
+                document_id=document_id,
+                locale=locale,
+                kind=kind,
+                revision=revision,
+                author=author,
+                message=message,
+                created_at=now(),
+            )
+        )
+
+    async def activity(
+        self, document_id: int, before: int | None, limit: int, locale: str | None = None
+    ) -> list[Activity]:
+        """A document's activity newest first, with ids below ``before`` when given."""
+        table = document_activity
+        query = sa.select(table).where(table.c.document_id == document_id)
+        if before is not None:
+            query = query.where(table.c.id < before)
+        if locale is not None:
+            query = query.where(table.c.locale == locale)
+        query = query.order_by(table.c.id.desc()).limit(limit)
+        return [
+            Activity(
+                row.id,
+                row.document_id,
+                row.locale,
+                row.kind,
+                row.revision,
+                row.author,
+                row.message,
+                _aware(row.created_at),
+            )
+            for row in await self.conn.execute(query)
+        ]
 
     async def revision(self, variant_id: int, number: int) -> Revision | None:
         """Revision ``number`` of a variant."""

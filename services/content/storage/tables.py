@@ -177,3 +177,20 @@ leases = sa.Table(
     sa.Column("holder", sa.String(200), nullable=False),
     sa.Column("expires_at", Timestamp, nullable=False),
 )
+
+document_activity = sa.Table(
+    "document_activity",
+    metadata,
+    # One row per change to a document, written in the transaction of the change (a rollback
+    # leaves none): revisions written, publications, unpublications, reverts, translation imports.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("document_id", sa.Integer, sa.ForeignKey("documents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("locale", sa.String(35), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("revision", sa.Integer),
+    sa.Column("author", sa.String(200), nullable=False),
+    sa.Column("message", sa.String(1000), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.CheckConstraint("kind IN ('revision', 'revert', 'import', 'publish', 'unpublish')", name="kind"),
+    sa.Index("ix_document_activity_document", "document_id", "id"),
+)

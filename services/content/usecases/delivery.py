@@ -19,7 +19,7 @@ from services.content.domain.content import references
 from services.content.domain.diff import diff_revisions
 from services.content.domain.errors import NotFound
 from services.content.domain.messages import N_, Message
-from services.content.domain.model import Site
+from services.content.domain.model import Document, Site
 from services.content.domain.negotiation import choose_locale
 from services.content.domain.rendering import (
     LanguageLink,
@@ -36,7 +36,7 @@ from services.content.storage.database import DATABASE_DOWN, Database
 from services.content.storage.repository import RenderKey, Repository
 from services.content.usecases.documents import load_document
 from services.content.usecases.render_cache import RenderCache
-from services.content.usecases.render_inputs import PageKey, RenderInputs, RevisionCache
+from services.content.usecases.render_inputs import Candidate, PageKey, RenderInputs, RevisionCache
 
 logger = logging.getLogger("liaison.delivery")
 _json = msgspec.json.Encoder()
@@ -488,6 +488,38 @@ class Delivery:
         entry = RenderEntry(page, last_modified, headers, html, strong_etag(html), {})
         entry.json(locale, False)
         return entry
+
+    # -- previews ------------------------------------------------------------------------
+
+    async def preview(
+        self, repo: Repository, site: Site | None, document: Document, candidate: Candidate
+    ) -> PageRender:
+        """Render ``candidate`` exactly as publishing it would render its page; never cached.
+
+        The inputs are read through ``repo`` (the caller's transaction) into a child revision
+        cache that is dropped afterwards, so an unsaved body never reaches another render. A
+        fragment is rendered alone, as a page of ``site`` would include it (global facts only
+        without a site).
+        """
+        inputs = RenderInputs(RevisionCache(parent=self.revisions))
+        if document.is_fragment or site is None or document.slug is None:
+            await inputs.load_fragment(repo, site, document, candidate)
+            context = site or Site(
+                0,
+                "",
+                "",
+                [candidate.locale],
+                document.source_locale,
+                [document.source_locale],
+                None,
+                document.created_at,
+            )
+            published = {candidate.locale: candidate.revision.number}
+            index = PageIndex(document.id, context, document.key or "", document.source_locale, published, [])
+            return self._render(inputs, index, candidate.locale).render
+        page = (site.key, document.slug)
+        await inputs.load(repo, [page], candidate)
+        return self._page_build(inputs, page).entries[candidate.locale].render
 
     # -- the page list -----------------------------------------------------------------
 

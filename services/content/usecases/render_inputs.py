@@ -13,7 +13,10 @@ Revisions never change once written, so `RevisionCache` keeps them across batche
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Collection, Iterable
+
+import msgspec
 
 from schemas.blocks import Block
 from services.content.domain.content import references
@@ -24,6 +27,15 @@ from services.content.storage.repository import Repository
 
 PageKey = tuple[str, str]
 """(site key, slug)"""
+
+
+class Candidate(msgspec.Struct, frozen=True):
+    """A revision to render as if it were its variant's live one (a preview): stored, or an unsaved body."""
+
+    document_id: int
+    locale: str
+    revision: Revision
+    published_at: dt.datetime
 
 
 class RevisionCache:
@@ -52,6 +64,12 @@ class RevisionCache:
         if missing:
             self._keep(await repo.revisions_by_numbers(missing))
 
+    def hold(self, revision: Revision) -> None:
+        """Keep a revision that may not be stored (a preview's candidate); only ever on a child cache."""
+        if self._parent is None:
+            raise ValueError("a revision that may not be stored goes into a child cache only")
+        self._keep([revision])
+
     def merge_into_parent(self) -> None:
         """Hand what this cache loaded to its parent (once the transaction that read it committed)."""
         if self._parent is not None:
@@ -77,8 +95,12 @@ class RenderInputs:
         self._facts: dict[tuple[str, str], Fact] = {}
         """(scope, key) -> fact."""
 
-    async def load(self, repo: Repository, pages: Collection[PageKey]) -> None:
-        """Read the inputs of every render of ``pages`` (unknown sites and pages are just absent)."""
+    async def load(self, repo: Repository, pages: Collection[PageKey], candidate: Candidate | None = None) -> None:
+        """Read the inputs of every render of ``pages`` (unknown sites and pages are just absent).
+
+        With a ``candidate``, its revision stands in for the live one of its variant (a preview):
+        the render is then exactly the public one that publishing it would produce.
+        """
         self.sites = await repo.sites_by_keys({site for site, _ in pages})
         site_ids = {site.id for site in self.sites.values()}
         wanted = set(pages)
@@ -87,26 +109,52 @@ class RenderInputs:
                 key = (document.site_key, document.slug)
                 if key in wanted:
                     self.pages[key] = document
-        await self._load_variants(repo, [document.id for document in self.pages.values()])
+        await self._load_documents(repo, list(self.pages.values()), candidate)
+
+    async def load_fragment(
+        self, repo: Repository, site: Site | None, document: Document, candidate: Candidate
+    ) -> None:
+        """Read the inputs of a render of the fragment ``document`` alone, showing ``candidate`` (its preview).
+
+        Its includes and facts are resolved as a page of ``site`` would see them (global facts only without one).
+        """
+        self.sites = {site.key: site} if site is not None else {}
+        await self._load_documents(repo, [document], candidate)
+
+    async def _load_documents(self, repo: Repository, documents: list[Document], candidate: Candidate | None) -> None:
+        await self._load_variants(repo, [document.id for document in documents])
+        if candidate is not None:
+            self._inject(candidate)
         # Every live revision (each locale is an alternate), then the source revisions
         # the live translations were made from (their translation state).
-        await self.revisions.load(repo, self._live_pairs(self.pages.values()))
+        await self.revisions.load(repo, self._live_pairs(documents))
         translated_from: set[tuple[int, int]] = set()
-        for document in self.pages.values():
+        for document in documents:
             source = self.variants[document.id].get(document.source_locale)
             for revision in self._live_revisions(document):
                 if source is not None and revision.source_revision is not None:
                     translated_from.add((source.id, revision.source_revision))
         await self.revisions.load(repo, translated_from)
-        blocks = [r.blocks for document in self.pages.values() for r in self._live_revisions(document)]
+        blocks = [r.blocks for document in documents for r in self._live_revisions(document)]
         await self._load_fragments(repo, blocks)
         fact_keys: set[str] = set()
-        for document in [*self.pages.values(), *self.fragments.values()]:
+        for document in [*documents, *self.fragments.values()]:
             for revision in self._live_revisions(document):
                 fact_keys |= set(references(revision.blocks).facts)
         if fact_keys:
             scopes = [*self.sites, GLOBAL_SCOPE]
             self._facts = {(fact.scope, fact.key): fact for fact in await repo.facts_for(fact_keys, scopes)}
+
+    def _inject(self, candidate: Candidate) -> None:
+        """Make ``candidate`` its variant's live revision, for these inputs only (a preview)."""
+        revision = candidate.revision
+        variant = self.variant(candidate.document_id, candidate.locale) or Variant(
+            revision.variant_id, candidate.document_id, candidate.locale, revision.number, None, None
+        )
+        self.variants.setdefault(candidate.document_id, {})[candidate.locale] = msgspec.structs.replace(
+            variant, published_revision=revision.number, published_at=candidate.published_at
+        )
+        self.revisions.hold(revision)
 
     async def _load_variants(self, repo: Repository, document_ids: Iterable[int]) -> None:
         ids = list(document_ids)

@@ -15,6 +15,7 @@ import msgspec
 from schemas.blocks import Block
 from schemas.diffs import RevisionDiff
 from schemas.documents import (
+    ActivityKind,
     PublicationOut,
     PublishRequest,
     RevertRequest,
@@ -78,7 +79,7 @@ def _head_context(variant: Variant) -> dict[str, object]:
     return {"current": {"revision": variant.head_revision, "etag": revision_etag(variant.head_revision)}}
 
 
-async def _check_references(repo: Repository, document: Document, site: Site | None, blocks: Sequence[Block]) -> None:
+async def check_references(repo: Repository, document: Document, site: Site | None, blocks: Sequence[Block]) -> None:
     """Unknown facts, unknown or non-fragment includes and include cycles are refused."""
     refs = references(blocks)
     if refs.facts:
@@ -119,6 +120,7 @@ async def _write(
     draft_of: RevisionCreate | int,
     message: str,
     if_match: EntityTag | None = None,
+    kind: ActivityKind = "revision",
 ) -> Written:
     async with db.transaction() as repo:
         document, site = await load_document(repo, document_id, principal)
@@ -212,7 +214,7 @@ async def _write(
                 # A repeated save or an unchanged import: no revision, no event, the head stays.
                 return Written(revision_out(document.id, locale, head), created=False)
 
-        await _check_references(repo, document, site, draft.blocks)
+        await check_references(repo, document, site, draft.blocks)
 
         if variant is None:
             created = await repo.insert_variant(document.id, locale)
@@ -240,6 +242,9 @@ async def _write(
             draft.source_revision,
             references(draft.blocks),
         )
+        await repo.insert_activity(
+            document.id, locale, "revert" if isinstance(draft_of, int) else kind, number, principal.name, draft.message
+        )
     return Written(revision_out(document.id, locale, revision), created=True)
 
 
@@ -250,13 +255,18 @@ async def create_revision(
     locale: str,
     body: RevisionCreate,
     if_match: EntityTag | None,
+    *,
+    kind: ActivityKind = "revision",
 ) -> Written:
-    """Write a new revision of a variant (its first one creates the variant); nothing when it repeats the head."""
+    """Write a new revision of a variant (its first one creates the variant); nothing when it repeats the head.
+
+    ``kind`` is what the document's activity records (``import`` for a translation file).
+    """
     named = if_match.number if if_match is not None else None
     base = body.base_revision if body.base_revision is not None else named
     if body.base_revision is not None and named is not None and body.base_revision != named:
         raise InvalidContent(Message(N_("$.base_revision: differs from the revision named by If-Match")))
-    return await _write(db, principal, document_id, locale, base, body, body.message, if_match)
+    return await _write(db, principal, document_id, locale, base, body, body.message, if_match, kind)
 
 
 async def revert(
@@ -340,10 +350,11 @@ async def publish(
         if variant is None:
             raise NotFound(Message(N_("document {id} has no {locale} variant"), id=document_id, locale=locale))
         revision = await _revision(repo, variant, body.revision, "$.revision")
-        await _check_references(repo, document, site, revision.blocks)
+        await check_references(repo, document, site, revision.blocks)
         published_at = now()
         await repo.set_publication(variant.id, revision.number, published_at)
         await _publication_changed(repo, document, locale, revision.number)
+        await repo.insert_activity(document.id, locale, "publish", revision.number, principal.name, "")
     return PublicationOut(document.id, locale, revision.number, published_at)
 
 
@@ -366,4 +377,5 @@ async def unpublish(db: Database, principal: Principal, document_id: int, locale
         await repo.set_publication(variant.id, None, None)
         if variant.published_revision is not None:
             await _publication_changed(repo, document, locale, None)
+            await repo.insert_activity(document.id, locale, "unpublish", variant.published_revision, principal.name, "")
     return PublicationOut(document.id, locale, None, None)

@@ -887,4 +887,4 @@ async def import_translation(
         base_revision=translation.number if translation else None,
         source_revision=source_revision.number,
     )
-    return await revisions.create_revision(db, principal, document.id, locale, body, None)
+    return await revisions.create_revision(db, principal, document.id, locale, body, None, kind="import")
