@@ -25,9 +25,10 @@ from schemas.documents import (
     RevisionOut,
     RevisionPage,
 )
+from schemas.usage import Usage
 from services.content.http.dependencies import DB, Caller, PathNumber, if_match_tag
 from services.content.http.openapi import BEARER, LOCALE_SHAPE, LocalePath, RevisionIfMatch, problems, unchanged_head
-from services.content.usecases import activity, document_list, documents, revisions
+from services.content.usecases import activity, document_list, documents, revisions, usage
 
 VARIANT = "/{document_id:int}/variants/{locale:str}"
 
@@ -111,6 +112,11 @@ class DocumentController(Controller):
     ) -> ActivityPage:
         """Revisions written, reverts, imports, publications and unpublications, newest first: who, when, message."""
         return await activity.document_activity(db, principal, document_id, cursor, limit, locale)
+
+    @get("/{document_id:int}/usage", summary="Where a document is used", responses=problems(400, 401, 403, 404))
+    async def usage(self, db: DB, principal: Caller, document_id: PathNumber) -> Usage:
+        """For a fragment, the live pages including it (however deep) by site; for a page, itself."""
+        return await usage.document_usage(db, principal, document_id)
 
     @delete("/{document_id:int}", summary="Delete a document", responses=problems(400, 401, 403, 404, 409))
     async def delete_document(self, db: DB, principal: Caller, document_id: PathNumber) -> None:
