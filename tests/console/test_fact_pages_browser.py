@@ -1,4 +1,4 @@
-"""The facts screen in real Chromium against a real ``liaison serve``: an edit shows its fan-out and reaches both sites."""
+"""The facts screen in real Chromium: an edit shows its fan-out and the new value reaches both sites."""
 
 from __future__ import annotations
 

@@ -17,7 +17,14 @@ from litestar import Request, get
 from litestar.params import FromPath
 from litestar.response import Template
 
-from schemas.documents import MAX_LIST_LIMIT, DocumentList, DocumentListItem, DocumentQuery, DocumentStatus, LocaleStatus
+from schemas.documents import (
+    MAX_LIST_LIMIT,
+    DocumentList,
+    DocumentListItem,
+    DocumentQuery,
+    DocumentStatus,
+    LocaleStatus,
+)
 from services.content.console.controllers import SignedInController
 from services.content.console.templating import page
 from services.content.domain.access import Action, Principal
@@ -102,7 +109,9 @@ class BrowseController(SignedInController):
     path = "/sites"
 
     @get("/{site:str}", name="console:site")
-    async def site_documents(self, request: Request[Any, Any, Any], db: DB, principal: Caller, site: FromPath[str]) -> Template:
+    async def site_documents(
+        self, request: Request[Any, Any, Any], db: DB, principal: Caller, site: FromPath[str]
+    ) -> Template:
         """The site's pages and fragments, filtered; only the table for an htmx request of the filter form."""
         found = await get_site(db, site)
         params = {name: request.query_params.get(name, "").strip() for name in (*FILTERS, "cursor")}
@@ -121,9 +130,13 @@ class BrowseController(SignedInController):
             "next_query": _next_query(params, listed.next_cursor, limit_given),
             "filtered": any(params[name] for name in FILTERS),
         }
-        partial = request.headers.get("hx-request") == "true" and request.headers.get("hx-history-restore-request") != "true"
+        partial = (
+            request.headers.get("hx-request") == "true" and request.headers.get("hx-history-restore-request") != "true"
+        )
         if partial:
-            return page(request, "site_documents_table.html", context, 400 if context["error"] else 200, {"Vary": "HX-Request"})
+            return page(
+                request, "site_documents_table.html", context, 400 if context["error"] else 200, {"Vary": "HX-Request"}
+            )
         context["attention"] = await _attention(db, principal, site)
         return page(request, "site_documents.html", context, 400 if context["error"] else 200, {"Vary": "HX-Request"})
 
@@ -136,4 +149,3 @@ def _next_query(params: Mapping[str, str], cursor: int | None, limit: str) -> di
     if limit:
         kept["limit"] = limit
     return {**kept, "cursor": str(cursor)}
-

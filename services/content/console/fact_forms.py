@@ -115,7 +115,7 @@ def parsed_value(fact_type: FactType, fields: Mapping[str, str]) -> FactValue:
     else:
         raw = typed
     try:
-        value: FactValue = msgspec.convert({"type": fact_type, "value": raw}, FactValue)  # type: ignore[arg-type]
+        value: FactValue = msgspec.convert({"type": fact_type, "value": raw}, FactValue)
     except msgspec.ValidationError as refused:
         raise UnreadableValue(fact_type) from refused
     return value

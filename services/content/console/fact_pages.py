@@ -119,7 +119,9 @@ class FactController(SignedInController):
         return await self._table(request, db, principal, GLOBAL_SCOPE, None)
 
     @get("/sites/{site:str}/facts", name="console:site-facts")
-    async def site_facts(self, request: Request[Any, Any, Any], db: DB, principal: Caller, site: FromPath[str]) -> Template:
+    async def site_facts(
+        self, request: Request[Any, Any, Any], db: DB, principal: Caller, site: FromPath[str]
+    ) -> Template:
         """The facts of one site (which hide global facts of the same key on its pages), in its locales."""
         found = await get_site(db, site)
         principal.require(Action.READ_DRAFTS, site=found.key)
@@ -139,7 +141,7 @@ class FactController(SignedInController):
     async def edit(
         self, request: Request[Any, Any, Any], db: DB, principal: Caller, fact_scope: FromPath[str], key: FromPath[str]
     ) -> Response[Any]:
-        """``step=review``: the confirmation with what a save re-renders; ``step=save``: the save; else the form again."""
+        """``step=review``: the confirmation of what a save re-renders; ``step=save``: the save; else the form."""
         scope = fact_scope
         principal.require(Action.WRITE_FACT, site=_site_of(scope))
         fact = await get_fact(db, scope, key)
@@ -170,13 +172,17 @@ class FactController(SignedInController):
             }
             return page(request, "fact_confirm.html", context)
         try:
-            saved = await update_fact(db, principal, scope, key, FactUpdate(value, base_version=base, message=note), None)
+            saved = await update_fact(
+                db, principal, scope, key, FactUpdate(value, base_version=base, message=note), None
+            )
         except StaleBase:
             head = await get_fact(db, scope, key)
             conflict = Message(CONFLICT, version=head.version)
             return await self._form(request, db, head, typed, head.version, note, conflict=conflict, status=409)
         except DomainError as refused:
-            return await self._form(request, db, fact, typed, base, note, error=refused.message, status=status_of(refused))
+            return await self._form(
+                request, db, fact, typed, base, note, error=refused.message, status=status_of(refused)
+            )
         return Redirect(f"{_list_path(scope)}?saved={quote(saved.key)}", status_code=303)
 
     async def _form(
