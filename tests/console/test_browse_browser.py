@@ -48,6 +48,9 @@ def test_the_browse_list_with_a_filter_and_a_search(page: Page, console_server: 
     expect(page.get_by_label("Search titles and slugs")).to_have_value("visas")
     expect(page.get_by_label("Status")).to_have_value("published")
     expect(page.get_by_test_id("no-documents")).to_be_visible()
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(page.get_by_label("Status")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # the table scrolls, not the page
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     assert errors == []

@@ -139,6 +139,9 @@ async def test_a_value_of_the_wrong_shape_gets_the_form_back_with_what_to_type(
         assert hint in response.text
         assert f'value="{value}"' in response.text
     assert (await fact_of(client, "global", "network.embassy_count"))["version"] == 1
+    no_base = await post_edit(client, EDIT, value="5", step="save")
+    assert no_base.status_code == 400
+    assert "which version of the fact it was opened on" in no_base.text.replace("\n", " ")
     unknown_territory = await post_edit(
         client, f"/console/facts/{DELHI}/iss.jurisdiction/edit", base_version="1", value="IN, QQ", step="save"
     )

@@ -47,6 +47,10 @@ from services.content.usecases.sites import get_site, list_sites
 from services.content.usecases.usage import fact_usage
 
 MESSAGE_MAX = 500
+NO_BASE = N_(
+    "This form does not say which version of the fact it was opened on; it is now based on the current "
+    "version, {version}. Check your value against it, then review and save again."
+)
 CONFLICT = N_(
     "Someone saved version {version} of this fact while you were editing. Their value is shown beside yours; "
     "your value is kept in the form: check it and save again to apply it on their version."
@@ -149,8 +153,12 @@ class FactController(SignedInController):
         typed = typed_fields(form)
         note = form.get("message", "")[:MESSAGE_MAX]
         base_text = form.get("base_version", "")
-        base = int(base_text) if base_text.isdigit() and len(base_text) < 10 else fact.version
         step = form.get("step", "")
+        if not (base_text.isdigit() and len(base_text) < 10):
+            # Without the version the form was opened on, a save could overwrite a change unseen.
+            no_base = Message(NO_BASE, version=fact.version)
+            return await self._form(request, db, fact, typed, fact.version, note, error=no_base, status=400)
+        base = int(base_text)
         if step not in ("review", "save"):
             return await self._form(request, db, fact, typed, base, note)
         try:
