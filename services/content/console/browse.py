@@ -41,6 +41,9 @@ FILTERS = ("kind", "locale", "status", "q")
 ATTENTION: tuple[DocumentStatus, ...] = ("draft-ahead", "translation-outdated", "translation-missing")
 """What the "needs attention" panel counts, each a filter of the list."""
 
+ATTENTION_CAP = 50
+"""Counted up to this many ("50+" beyond): each count is one call of the list, whose cost grows with what it returns."""
+
 BAD_FILTER = N_("These filters are not valid ({detail}). Choose them again in the form.")
 
 
@@ -86,7 +89,7 @@ def _query(site: str, params: Mapping[str, str], limit: int) -> DocumentQuery:
 async def _attention(db: Database, principal: Principal, site: str) -> list[Attention]:
     counts = []
     for status in ATTENTION:
-        found = await list_documents(db, principal, DocumentQuery(site=site, status=status, limit=MAX_LIST_LIMIT))
+        found = await list_documents(db, principal, DocumentQuery(site=site, status=status, limit=ATTENTION_CAP))
         counts.append(Attention(status, len(found.items), found.next_cursor is not None))
     return counts
 
