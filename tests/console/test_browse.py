@@ -63,6 +63,9 @@ async def test_the_seed_shows_live_revisions_and_links_to_the_editor_history_and
     assert "dci-internal-security" in response.text
     assert attention(response.text, "draft-ahead") == "0 drafts ahead of live"
     assert attention(response.text, "translation-outdated") == "0 outdated translations"
+    french = await client.get(f"/console/sites/{DELHI}", headers={"Accept-Language": "fr"})
+    assert re.search(r"En ligne, révision \d+", cell(row_of(french.text, doc), "fr"))
+    assert attention(french.text, "translation-missing") == "0 traduction manquante"
 
 
 async def test_a_draft_and_a_moved_source_show_in_the_badges_and_in_needs_attention(
