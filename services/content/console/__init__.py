@@ -10,6 +10,8 @@ Pieces (``services/content/console/``):
   Jinja2 templates and the assets. Controllers are listed in ``plugin.CONTROLLERS``.
 - ``controllers.py``: sign-in, sign-out, the language switch and the sites page, and
   `SignedInController`, the base class (its guard needs a session) of every signed-in page.
+- ``browse.py``: a site's documents (``/console/sites/{site}``); ``fact_pages.py`` and
+  ``fact_forms.py``: the facts tables and the edit flow (form, review with the fan-out, save).
 - ``session.py``: the session cookie and the guard; ``security.py``: CSRF and the headers of
   every console response; ``errors.py``: domain errors as pages; ``templating.py``: the Jinja2
   environment, the language of a request and `page`, which renders a template with what
@@ -27,6 +29,7 @@ The URL map (every path below ``/console``):
 ``/console/sites/{site}``                 a site's documents (pages and fragments), status per locale
 ``/console/sites/{site}/facts``           the site's facts
 ``/console/facts``                        global facts
+``/console/facts/{scope}/{key}/edit``     edit a fact (``scope``: ``global`` or a site key): form, review, save
 ``/console/documents/{id}/{locale}/edit``       edit a variant (preview beside it)
 ``/console/documents/{id}/{locale}/history``    revisions, diffs, revert, publish
 ``/console/documents/{id}/{locale}/translate``  translate from the source, segment by segment
