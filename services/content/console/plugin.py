@@ -21,9 +21,10 @@ from services.content.console.errors import exception_handlers
 from services.content.console.security import after_request, csrf_config
 from services.content.console.session import provide_session_principal
 from services.content.console.templating import environment
+from services.content.console.translate import TranslateController
 from services.content.settings import Settings
 
-CONTROLLERS: list[ControllerRouterHandler] = [SessionController, ConsoleController]
+CONTROLLERS: list[ControllerRouterHandler] = [SessionController, ConsoleController, TranslateController]
 """Every controller of the console, mounted below ``/console`` (add a page's controller here)."""
 
 
