@@ -29,14 +29,16 @@ def change_two_source_items(server: ConsoleServer, editor: str) -> int:
     pages = httpx.get(f"{server.url}/v1/sites/{SITE}/pages", timeout=10).json()
     document = next(item["document_id"] for item in pages["items"] if item["slug"] == SLUG)
     listed = httpx.get(f"{server.url}/v1/documents/{document}/variants/fr/revisions", headers=headers, timeout=10)
-    items = listed.json()["items"] if "items" in listed.json() else listed.json()
+    items = listed.json()["items"]
     number = max(item["number"] for item in items)
     body = httpx.get(
         f"{server.url}/v1/documents/{document}/variants/fr/revisions/{number}", headers=headers, timeout=10
     ).json()
     item_list = next(block for block in body["blocks"] if block["id"] == "s3-list")["items"]
-    item_list[0][-1]["text"] = ". L’attaché de sécurité intérieure est l’interlocuteur des polices népalaises."
-    item_list[1][0]["text"] = "Il travaille en lien étroit avec l’ambassade de France à Katmandou, pour la communauté résidant "
+    item_list[0][-1]["text"] = ". L'attaché de sécurité intérieure est l'interlocuteur des polices népalaises."
+    item_list[1][0]["text"] = (
+        "Il travaille en lien étroit avec l'ambassade de France à Katmandou, pour la communauté résidant "
+    )
     written = httpx.post(
         f"{server.url}/v1/documents/{document}/variants/fr/revisions",
         json={"title": body["title"], "blocks": body["blocks"], "base_revision": number, "message": "Two items"},
@@ -79,13 +81,17 @@ def test_a_translator_sees_the_two_outdated_items_with_their_diff_and_brings_the
         "Embassy of France in New Delhi</a>. The Internal Security Attaché is the contact of the Nepalese police."
     )
     second = page.get_by_label("Translation of segment 4")
-    second.fill("He works closely with the Embassy of France in Kathmandu, for the community residing {fact:post.in_country}.")
+    second.fill(
+        "He works closely with the Embassy of France in Kathmandu, for the community residing {fact:post.in_country}."
+    )
     # The live preview follows what is typed (debounced), rendered as the public page.
     expect(page.get_by_test_id("preview")).to_contain_text("He works closely with the Embassy")
     # Dropping the fact marks its chip at once.
     second.fill("He works closely with the Embassy of France in Kathmandu.")
     expect(page.locator("#codes-s3-list\\.2 .chip-missing")).to_have_count(1)
-    second.fill("He works closely with the Embassy of France in Kathmandu, for the community residing {fact:post.in_country}.")
+    second.fill(
+        "He works closely with the Embassy of France in Kathmandu, for the community residing {fact:post.in_country}."
+    )
     expect(page.locator("#codes-s3-list\\.2 .chip-missing")).to_have_count(0)
 
     page.get_by_role("button", name="Save the translation").click()

@@ -41,8 +41,8 @@ from babel.messages.catalog import Message as PoMessage
 from babel.messages.pofile import PoFileParser, normalize, write_po
 
 from schemas.blocks import Span
-from schemas.documents import Message as MessageText
 from schemas.documents import ActivityKind, RevisionCreate
+from schemas.documents import Message as MessageText
 from services.content.domain.access import Action, Principal
 from services.content.domain.errors import InvalidContent, InvalidLocale, NotFound
 from services.content.domain.locales import babel_locale, normalize_locale
@@ -865,7 +865,7 @@ async def import_entries(
     *,
     message: str = "",
     default_message: Callable[[str, int], str],
-    base_revision: int | None | Literal["head"] = HEAD,
+    base_revision: int | Literal["head"] | None = HEAD,
     kind: ActivityKind = "import",
 ) -> revisions.Written:
     """Check the entries ``read`` gives as an import's, then write them as one translation revision.
