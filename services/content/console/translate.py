@@ -237,7 +237,7 @@ class TranslateController(SignedInController):
     async def live_preview(
         self,
         request: Request[Any, Any, Any],
-        delivery: Reader,
+        renderer: Reader,
         principal: Caller,
         document_id: FromPath[int],
         locale: FromPath[str],
@@ -245,7 +245,7 @@ class TranslateController(SignedInController):
         """The typed translation as the public page would show it (empty segments show the source's text)."""
         form = await request.form()
         typed = {key: value for key, value in _fields(form, "t:").items() if value.strip()}
-        data = await load_export(delivery.db, principal, document_id, locale)
+        data = await load_export(renderer.db, principal, document_id, locale)
         source = data.source_revision
         texts = {unit.segment.id: typed.get(unit.segment.id, unit.segment.text) for unit in data.units}
         faults: list[SegmentFault] = segment_faults(source.title, source.blocks, texts)
@@ -254,7 +254,7 @@ class TranslateController(SignedInController):
             return page(request, "translate_preview.html", {"faults": shown, "html": None, "locale": locale})
         title, blocks = apply_segments(source.title, source.blocks, texts)
         render = await preview.preview(
-            delivery,
+            renderer,
             principal,
             document_id,
             locale,
