@@ -229,3 +229,35 @@ async def test_the_live_preview_renders_the_typed_translation_and_names_a_droppe
     faulty = await client.post(f"/console/documents/{document}/en/translate/preview", data=fields, headers=headers)
     assert faulty.status_code == 200
     assert "missing {fact:post.in_country}" in faulty.text
+
+
+async def test_a_new_source_paragraph_is_marked_missing_and_must_be_translated_before_saving(
+    client: AsyncTestClient[Litestar], seeded: Database, make_token: TokenFactory
+) -> None:
+    document = await page_id(seeded, SITE)
+    editor = await make_token("editor", name="Eve")
+    listed = (await client.get(f"/v1/documents/{document}/variants/fr/revisions", headers=editor)).json()
+    number = listed["items"][0]["number"]
+    body = (await client.get(f"/v1/documents/{document}/variants/fr/revisions/{number}", headers=editor)).json()
+    blocks = [*body["blocks"], {"type": "paragraph", "id": "s3-new", "content": [{"type": "text", "text": "Nouveau."}]}]
+    written = await client.post(
+        f"/v1/documents/{document}/variants/fr/revisions",
+        json={"title": body["title"], "blocks": blocks, "base_revision": number},
+        headers=editor,
+    )
+    assert written.status_code == 201, written.text
+    await translator_client(client, make_token, locales=["en"])
+    screen = await client.get(f"/console/documents/{document}/en/translate")
+    assert states(screen.text)["s3-new"] == "missing"
+    assert progress(screen.text) == "4 of 5 up to date"
+    fields = form_of(screen.text)
+    assert fields["t:s3-new"] == ""
+    before = await dump(seeded)
+    refused = await client.post(f"/console/documents/{document}/en/translate", data=fields)
+    assert refused.status_code == 422
+    assert "not translated yet" in refused.text
+    assert await dump(seeded) == before
+    fields["t:s3-new"] = "New."
+    saved = await client.post(f"/console/documents/{document}/en/translate", data=fields)
+    assert saved.status_code == 303, saved.text
+    assert progress((await client.get(saved.headers["location"])).text) == "5 of 5 up to date"

@@ -99,6 +99,11 @@ def test_a_translator_sees_the_two_outdated_items_with_their_diff_and_brings_the
     expect(page.get_by_test_id("progress")).to_have_text(re.compile(r"4 of 4 up to date"))
     expect(page.locator("section.segment[data-state=outdated]")).to_have_count(0)
 
+    # At phone width the rows stack (source above translation) and nothing overflows sideways.
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    expect(page.get_by_role("button", name="Save the translation")).to_be_visible()
+
     status = httpx.get(
         f"{console_server.url}/v1/documents/{document}/translations",
         headers={"Authorization": f"Bearer {editor}"},
