@@ -261,3 +261,30 @@ async def test_a_new_source_paragraph_is_marked_missing_and_must_be_translated_b
     saved = await client.post(f"/console/documents/{document}/en/translate", data=fields)
     assert saved.status_code == 303, saved.text
     assert progress((await client.get(saved.headers["location"])).text) == "5 of 5 up to date"
+
+
+async def test_tampered_forms_are_refused_with_a_page_and_nothing_written(
+    client: AsyncTestClient[Litestar], seeded: Database, make_token: TokenFactory
+) -> None:
+    document = await page_id(seeded, SITE)
+    await translator_client(client, make_token, locales=["en"])
+    fields = form_of((await client.get(f"/console/documents/{document}/en/translate")).text)
+    before = await dump(seeded)
+    for change in (
+        {"source_revision": "x"},
+        {"source_revision": "99999999999"},
+        {"source_revision": "0"},
+        {"base_revision": "-1"},
+        {"s:s3-h": "not the source"},
+        {"s:unknown": "x", "t:unknown": "y"},
+        {"t:title": "<script>alert(1)</script>"},
+    ):
+        response = await client.post(f"/console/documents/{document}/en/translate", data={**fields, **change})
+        assert 400 <= response.status_code < 500, (change, response.status_code)
+        assert response.headers["content-type"].startswith("text/html")
+        assert "<script>alert" not in response.text
+    for path in ("/console/documents/999999/en/translate", f"/console/documents/{document}/xx/translate"):
+        assert 400 <= (await client.get(path)).status_code < 500
+    # The source locale has no translation screen.
+    assert (await client.get(f"/console/documents/{document}/fr/translate")).status_code == 422
+    assert await dump(seeded) == before
