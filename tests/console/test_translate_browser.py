@@ -86,14 +86,20 @@ def test_a_translator_sees_the_two_outdated_items_with_their_diff_and_brings_the
     )
     # The live preview follows what is typed (debounced), rendered as the public page.
     expect(page.get_by_test_id("preview")).to_contain_text("He works closely with the Embassy")
-    # Dropping the fact marks its chip at once.
+    # An edit that drops the fact is undone, with a sentence saying why; what was there stays.
     second.fill("He works closely with the Embassy of France in Kathmandu.")
-    expect(page.locator("#codes-s3-list\\.2 .chip-missing")).to_have_count(1)
+    expect(second).to_have_value(re.compile(r"\{fact:post\.in_country\}"))
+    expect(page.locator("#chip-status-s3-list\\.2")).to_contain_text("cannot be removed or changed")
+    second.fill("")  # a field emptied at once (select all, delete) is undone too
+    expect(second).to_have_value(re.compile("He works closely"))
+    # Clicking a chip inserts it at the cursor: to move the fact, insert it, then delete the old one.
+    second.evaluate("field => field.setSelectionRange(0, 0)")
+    page.locator("#codes-s3-list\\.2 .chip").click()
+    expect(second).to_have_value(re.compile(r"^\{fact:post\.in_country\}He works"))
     second.fill(
         "He works closely with the Embassy of France in Kathmandu, for the community residing {fact:post.in_country}."
     )
-    expect(page.locator("#codes-s3-list\\.2 .chip-missing")).to_have_count(0)
-
+    expect(page.locator("#chip-status-s3-list\\.2")).to_be_hidden()
     page.get_by_role("button", name="Save the translation").click()
     expect(page.get_by_test_id("notice")).to_contain_text("Saved as revision")
     expect(page.get_by_test_id("progress")).to_have_text(re.compile(r"4 of 4 up to date"))

@@ -40,6 +40,8 @@ class SheetCode(msgspec.Struct, frozen=True):
     kind: Literal["fact", "link"]
     code: str
     """As it is written in segment text: ``{fact:key}``, or the link's ``href`` value."""
+    count: int = 1
+    """How many times the source holds it (a translation keeps each placeholder as often)."""
 
 
 class SheetRow(msgspec.Struct, frozen=True):
@@ -93,15 +95,15 @@ def display_text(segment_text: str) -> str:
 
 def segment_codes(segment: Segment) -> list[SheetCode]:
     """The fact placeholders and link targets of ``segment``, in reading order, each once."""
-    found: dict[tuple[str, str], SheetCode] = {}
+    found: dict[tuple[str, str], int] = {}
     for piece in parse_segment(segment.text) if segment.kind != "title" else []:
         link = piece.get("link")
         if link:
-            found.setdefault(("link", link), SheetCode("link", link))
+            found.setdefault(("link", link), 1)
         if piece["type"] == "fact":
             code = "{fact:" + piece["key"] + (":" + piece["format"] if piece.get("format") else "") + "}"
-            found.setdefault(("fact", code), SheetCode("fact", code))
-    return list(found.values())
+            found[("fact", code)] = found.get(("fact", code), 0) + 1
+    return [SheetCode("fact" if kind == "fact" else "link", code, count) for (kind, code), count in found.items()]
 
 
 async def load_sheet(db: Database, principal: Principal, document_id: int, locale: str) -> TranslationSheet:
