@@ -16,7 +16,9 @@ Pieces (``services/content/console/``):
   every console response; ``errors.py``: domain errors as pages; ``templating.py``: the Jinja2
   environment, the language of a request and `page`, which renders a template with what
   ``base.html`` needs; ``assets.py``: files of ``static/`` at content-hashed URLs;
-  ``forms.py``: the bodies of the console's forms (not contracts: they stay out of schemas/).
+  ``forms.py``: the bodies of the console's forms (not contracts: they stay out of schemas/);
+  ``translate.py``: the translation screen (``usecases/translation_sheet.py``), its save and its
+  live preview (``POST .../translate/preview``, an htmx fragment).
 
 The URL map (every path below ``/console``):
 

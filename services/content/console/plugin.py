@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from litestar import Router
 from litestar.config.app import AppConfig
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
@@ -23,10 +24,24 @@ from services.content.console.fact_pages import FactController
 from services.content.console.security import after_request, csrf_config
 from services.content.console.session import provide_session_principal
 from services.content.console.templating import environment
+from services.content.console.translate import TranslateController
+from services.content.http.pages import provide_delivery
 from services.content.settings import Settings
+from services.content.usecases.delivery import Delivery
 
-CONTROLLERS: list[ControllerRouterHandler] = [SessionController, ConsoleController, BrowseController, FactController]
+CONTROLLERS: list[ControllerRouterHandler] = [
+    SessionController,
+    ConsoleController,
+    BrowseController,
+    FactController,
+    TranslateController,
+]
 """Every controller of the console, mounted below ``/console`` (add a page's controller here)."""
+
+
+def provide_renderer(state: State) -> Delivery:
+    """The app's delivery service, under the console's own key (Litestar allows one key per provider)."""
+    return provide_delivery(state)
 
 
 class ConsolePlugin(InitPlugin):
@@ -51,7 +66,12 @@ class ConsolePlugin(InitPlugin):
             # Here rather than on the app: the API, called with bearer tokens and no cookies, needs no CSRF token.
             middleware=[DefineMiddleware(CSRFMiddleware, config=csrf)],
             # The session's principal, under the name the API's handlers use for the bearer token's.
-            dependencies={"principal": Provide(provide_session_principal, sync_to_thread=False)},
+            # The renderer too (the translation screen's preview), under a key of its own: an app that
+            # mounts the console with only ``db`` (tests' probe apps) still starts.
+            dependencies={
+                "principal": Provide(provide_session_principal, sync_to_thread=False),
+                "renderer": Provide(provide_renderer, sync_to_thread=False),
+            },
             after_request=after_request,
             exception_handlers=exception_handlers(),
             include_in_schema=False,

@@ -32,7 +32,7 @@ import datetime as dt
 import io
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import msgspec
@@ -41,8 +41,8 @@ from babel.messages.catalog import Message as PoMessage
 from babel.messages.pofile import PoFileParser, normalize, write_po
 
 from schemas.blocks import Span
+from schemas.documents import ActivityKind, RevisionCreate
 from schemas.documents import Message as MessageText
-from schemas.documents import RevisionCreate
 from services.content.domain.access import Action, Principal
 from services.content.domain.errors import InvalidContent, InvalidLocale, NotFound
 from services.content.domain.locales import babel_locale, normalize_locale
@@ -139,6 +139,8 @@ class ExportData(msgspec.Struct, frozen=True):
     translated_from: int | None
     translation_date: dt.datetime | None
     units: list[ExportUnit]
+    translation_revision: int | None = None
+    """The translation's head the units were read from (None: no translation yet)."""
 
 
 class FileEntry(msgspec.Struct, frozen=True):
@@ -236,6 +238,7 @@ def export_data(
         translated_from=translation.source_revision if translation else None,
         translation_date=translation.created_at if translation else None,
         units=_units(source, translation, translated_from),
+        translation_revision=translation.number if translation else None,
     )
 
 
@@ -820,6 +823,13 @@ def _ordered(faults: Iterable[SegmentFault], source: Revision) -> list[SegmentFa
     return sorted(faults, key=lambda fault: order.get(fault.id, len(order)))
 
 
+HEAD: Literal["head"] = "head"
+"""``base_revision`` of `import_entries` meaning: the translation's head when the entries are checked."""
+
+FileReader = Callable[[Document, str], ParsedFile]
+"""Reads the entries to import, given the document and the target locale (called after the access checks)."""
+
+
 async def import_translation(
     db: Database,
     principal: Principal,
@@ -834,6 +844,39 @@ async def import_translation(
     Nothing is written when the file is refused, or when its translation is the head's (then
     ``created`` is false and the revision is the head).
     """
+    kind = "PO" if file_format == "po" else "XLIFF"
+    return await import_entries(
+        db,
+        principal,
+        document_id,
+        locale_tag,
+        lambda _document, _locale: parse_file(data, file_format),
+        message=message,
+        default_message=lambda source, number: f"Imported from a {kind} file ({source} revision {number})",
+    )
+
+
+async def import_entries(
+    db: Database,
+    principal: Principal,
+    document_id: int,
+    locale_tag: str,
+    read: FileReader,
+    *,
+    message: str = "",
+    default_message: Callable[[str, int], str],
+    base_revision: int | Literal["head"] | None = HEAD,
+    kind: ActivityKind = "import",
+) -> revisions.Written:
+    """Check the entries ``read`` gives as an import's, then write them as one translation revision.
+
+    The file checks (document, locales, source revision) and the segment checks (nothing
+    missing, unknown or untranslated; placeholders and link targets kept) run before anything
+    is written. ``base_revision`` is the translation revision the entries were made on (`HEAD`:
+    whatever the head is now; an editor's form sends the one it showed, so a save on a moved
+    head is a `StaleBase`). ``default_message(source_locale, source_revision)`` is the
+    revision's message when ``message`` is empty.
+    """
     async with db.reading() as repo:
         document, site = await load_document(repo, document_id, principal)
         locale = checked_locale(locale_tag, site)
@@ -847,7 +890,7 @@ async def import_translation(
                 ),
                 segments=[],
             )
-        parsed = parse_file(data, file_format)
+        parsed = read(document, locale)
         source = await repo.variant(document.id, document.source_locale)
         target = await repo.variant(document.id, locale)
         translation = await repo.revision(target.id, target.head_revision) if target else None
@@ -872,10 +915,7 @@ async def import_translation(
     if faults:
         raise mismatch(_ordered(faults, source_revision))
     title, blocks = apply_segments(source_revision.title, source_revision.blocks, translations)
-    text = message or (
-        f"Imported from a {'PO' if file_format == 'po' else 'XLIFF'} file "
-        f"({document.source_locale} revision {source_revision.number})"
-    )
+    text = message or default_message(document.source_locale, source_revision.number)
     try:
         text = msgspec.convert(text, MessageText)
     except msgspec.ValidationError as exc:
@@ -884,7 +924,7 @@ async def import_translation(
         title=title,
         blocks=blocks,
         message=text,
-        base_revision=translation.number if translation else None,
+        base_revision=(translation.number if translation else None) if base_revision == HEAD else base_revision,
         source_revision=source_revision.number,
     )
-    return await revisions.create_revision(db, principal, document.id, locale, body, None, kind="import")
+    return await revisions.create_revision(db, principal, document.id, locale, body, None, kind=kind)
