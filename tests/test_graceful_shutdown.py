@@ -7,6 +7,7 @@ the site agent's files converge without ever going back to an older revision.
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import httpx
@@ -155,7 +156,9 @@ async def test_dev_starts_the_agent_once_the_api_answers_and_stops_all_three_on_
     out = tmp_path / "sites"
     dev = Process(["dev", "--out", str(out)], env, tmp_path / "dev.log")
     try:
-        await wait_until(lambda: (out / "in-new-delhi" / ".liaison-agent.json").exists())
+        state = out / "in-new-delhi" / ".liaison-agent.json"
+        # The agent saves its state once at start (the indexes and sitemap), before its first resync.
+        await wait_until(lambda: state.exists() and len(json.loads(state.read_bytes())["pages"]) >= 2)
         assert_files_match_api(out / "in-new-delhi", f"http://127.0.0.1:{port}", "in-new-delhi")
         assert dev.terminate(timeout=30) == 0
         output = dev.output()
