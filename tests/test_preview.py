@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from schemas.delivery import PageRender
 from services.content.storage.database import Database
+from services.content.usecases.delivery import page_html
 from tests.conftest import TokenFactory, dump
 from tests.helpers import fact, fragment_id, page_id, paragraph, revision, text
 
@@ -188,3 +191,35 @@ async def test_who_may_preview(
 
     unknown_revision = await client.get(f"/v1/documents/{doc}/variants/fr/revisions/9999/preview", headers=admin)
     assert unknown_revision.status_code == 404
+
+
+async def test_a_preview_for_a_locale_the_page_lacks_is_the_fallback_the_public_page_will_serve(
+    client: Client, admin: dict[str, str], seeded: Database
+) -> None:
+    response = await client.post(
+        "/v1/documents", json={"kind": "page", "site": SITE, "slug": "visas", "source_locale": "fr"}, headers=admin
+    )
+    assert response.status_code == 201, response.text
+    doc = response.json()["id"]
+    response = await client.post(f"/v1/documents/{doc}/variants/fr/revisions", json=draft_body("fr"), headers=admin)
+    assert response.status_code == 201, response.text
+    response = await client.get(
+        f"/v1/documents/{doc}/variants/fr/revisions/1/preview", params={"requested": "en"}, headers=admin
+    )
+    assert response.status_code == 200, response.text
+    shown = msgspec.json.decode(response.content, type=PageRender)
+    assert (shown.locale, shown.requested_locale, shown.fallback) == ("fr", "en", True)
+    html = page_html(shown)
+    assert 'class="liaison-notice"' in html
+    assert DRAFT_WORDS["fr"] in html
+
+    # Once published, the public HTML a reader asking for English gets is exactly that.
+    response = await client.post(f"/v1/documents/{doc}/variants/fr/publish", json={"revision": 1}, headers=admin)
+    assert response.status_code == 200, response.text
+    public = await client.get(f"/v1/sites/{SITE}/pages/visas.html", params={"locale": "en"})
+    assert public.status_code == 200
+    assert public.text == html
+    bad = await client.get(
+        f"/v1/documents/{doc}/variants/fr/revisions/1/preview", params={"requested": "no locale"}, headers=admin
+    )
+    assert bad.status_code == 400

@@ -11,7 +11,7 @@ from schemas.delivery import PageRender
 from schemas.documents import PreviewRequest
 from schemas.sites import SiteKey
 from services.content.http.dependencies import Caller, PathNumber
-from services.content.http.openapi import BEARER, LocalePath, pattern_of, problems
+from services.content.http.openapi import BEARER, LOCALE_SHAPE, LocalePath, pattern_of, problems
 from services.content.http.pages import Reader
 from services.content.usecases import preview
 
@@ -22,6 +22,14 @@ FragmentSite = Annotated[
     QueryParameter(
         description="For a fragment: the site whose facts and fallback chain it is rendered with (pages ignore it)",
         schema_extra={"pattern": pattern_of(SiteKey)},
+    ),
+]
+
+Requested = Annotated[
+    str | None,
+    QueryParameter(
+        description="For a page: show what a reader asking for this locale gets (perhaps another locale: fallback)",
+        schema_extra={"pattern": LOCALE_SHAPE},
     ),
 ]
 
@@ -53,9 +61,14 @@ class PreviewController(Controller):
         locale: LocalePath,
         number: PathNumber,
         site: FragmentSite = None,
+        requested: Requested = None,
     ) -> Response[PageRender]:
         """Render any revision, draft or not, exactly as the public page would show it once published."""
-        return _private(await preview.preview(delivery, principal, document_id, locale, revision=number, site=site))
+        return _private(
+            await preview.preview(
+                delivery, principal, document_id, locale, revision=number, site=site, requested=requested
+            )
+        )
 
     @post(
         VARIANT + "/preview",
@@ -71,6 +84,9 @@ class PreviewController(Controller):
         locale: LocalePath,
         data: JSONBody[PreviewRequest],
         site: FragmentSite = None,
+        requested: Requested = None,
     ) -> Response[PageRender]:
         """Render a title and blocks (checked as a revision's are) as the public page would show them; saves nothing."""
-        return _private(await preview.preview(delivery, principal, document_id, locale, body=data, site=site))
+        return _private(
+            await preview.preview(delivery, principal, document_id, locale, body=data, site=site, requested=requested)
+        )

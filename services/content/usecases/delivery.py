@@ -101,6 +101,23 @@ def fallback_notice(requested: str, served: str) -> str:
     return notice_html(text, lang, served)
 
 
+def _needs_notice(requested: str | None, served: str, fallback: bool) -> bool:
+    # 'de' served 'fr' says so; 'fr-CA' served 'fr' does not (the same language).
+    return fallback and requested is not None and _language(requested) != _language(served)
+
+
+def page_html(render: PageRender, requested: str | None = None, fallback: bool = False) -> str:
+    """The HTML the public read answers for ``render`` when ``requested`` was asked for (the fallback notice first).
+
+    Without ``requested``, the render's own ``requested_locale`` and ``fallback`` (a preview's).
+    """
+    if requested is None:
+        requested, fallback = render.requested_locale, render.fallback
+    if requested is not None and _needs_notice(requested, render.locale, fallback):
+        return with_notice(render.html, fallback_notice(requested, render.locale))
+    return render.html
+
+
 class RenderEntry(msgspec.Struct):
     """A render of one page in one locale, with its response bodies ready to send."""
 
@@ -126,8 +143,8 @@ class RenderEntry(msgspec.Struct):
         found = self.responses.get(key)
         if found is None:
             served = self.render.locale
-            if as_html and fallback and requested is not None and _language(requested) != _language(served):
-                body = with_notice(self.render.html, fallback_notice(requested, served)).encode()
+            if as_html and _needs_notice(requested, served, fallback):
+                body = page_html(self.render, requested, fallback).encode()
                 etag = strong_etag(body)
             else:
                 body, etag = (self.html, self.html_etag) if as_html else self.json(requested, fallback)
@@ -492,14 +509,21 @@ class Delivery:
     # -- previews ------------------------------------------------------------------------
 
     async def preview(
-        self, repo: Repository, site: Site | None, document: Document, candidate: Candidate
+        self,
+        repo: Repository,
+        site: Site | None,
+        document: Document,
+        candidate: Candidate,
+        requested: str | None = None,
     ) -> PageRender:
         """Render ``candidate`` exactly as publishing it would render its page; never cached.
 
         The inputs are read through ``repo`` (the caller's transaction) into a child revision
         cache that is dropped afterwards, so an unsaved body never reaches another render. A
         fragment is rendered alone, as a page of ``site`` would include it (global facts only
-        without a site).
+        without a site). With ``requested``, the page is the one a reader asking for that locale
+        gets, by the site's negotiation: perhaps another locale (``fallback``; `page_html` adds
+        the notice as the public HTML does).
         """
         inputs = RenderInputs(RevisionCache(parent=self.revisions))
         if document.is_fragment or site is None or document.slug is None:
@@ -519,7 +543,11 @@ class Delivery:
             return self._render(inputs, index, candidate.locale).render
         page = (site.key, document.slug)
         await inputs.load(repo, [page], candidate)
-        return self._page_build(inputs, page).entries[candidate.locale].render
+        build = self._page_build(inputs, page)
+        if requested is None:
+            return build.entries[candidate.locale].render
+        served, fell_back = self._choose(build.index, (requested,))
+        return msgspec.structs.replace(build.entries[served].render, requested_locale=requested, fallback=fell_back)
 
     # -- the page list -----------------------------------------------------------------
 

@@ -32,13 +32,16 @@ async def preview(
     revision: int | None = None,
     body: PreviewRequest | None = None,
     site: str | None = None,
+    requested: str | None = None,
 ) -> PageRender:
     """The render of revision ``revision`` of a variant, or of the unsaved ``body``, as publishing it would give.
 
     Exactly one of ``revision`` and ``body``. ``site`` matters for a fragment only: the site whose
     facts and fallback chain it is rendered with (global facts only without one). The render's
     ``revision`` is the number the body would get if it were saved now; ``published_at`` is now,
-    unless the revision is the live one.
+    unless the revision is the live one. ``requested`` (a page only): render what a reader asking
+    for that locale would get once the candidate is live, by the site's negotiation; when that is
+    another locale, ``fallback`` is true and `delivery.page_html` gives the HTML with its notice.
     """
     if (revision is None) == (body is None):
         raise ValueError("preview: pass exactly one of revision and body")
@@ -46,6 +49,7 @@ async def preview(
         document, own_site = await load_document(repo, document_id, principal)
         principal.require(Action.READ_DRAFTS, site=own_site.key if own_site else None)
         tag = checked_locale(locale, own_site)
+        asked = checked_locale(requested, None, "requested") if requested is not None else None
         context: Site | None = own_site
         if document.is_fragment and site is not None:
             context = await repo.site(site)
@@ -82,7 +86,7 @@ async def preview(
         live = variant is not None and variant.published_revision == candidate_revision.number
         published_at = variant.published_at if live and variant is not None and variant.published_at else now()
         candidate = Candidate(document.id, tag, candidate_revision, published_at)
-        return await delivery.preview(repo, context, document, candidate)
+        return await delivery.preview(repo, context, document, candidate, asked)
 
 
 __all__ = ["preview"]
