@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test test-sqlite lint format migrate seed lock clean bench i18n chromium compose-test
+.PHONY: help install run test test-sqlite lint format migrate seed lock clean bench i18n chromium compose-test screenshots
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ test: install chromium ## Run the whole test suite on SQLite, then on PostgreSQL
 
 test-sqlite: install chromium ## The suite on SQLite only (no PostgreSQL needed)
 	LIAISON_TEST_BACKEND=sqlite $(BIN)/pytest
+
+screenshots: install chromium ## Run the console's browser tests, writing PNGs of its main screens (1280 px) to docs/screenshots
+	LIAISON_TEST_BACKEND=sqlite LIAISON_SCREENSHOTS=docs/screenshots $(BIN)/pytest tests/console -q
 
 lint: install ## ruff and mypy --strict
 	$(BIN)/ruff check .

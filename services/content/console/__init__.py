@@ -33,7 +33,9 @@ The URL map (every path below ``/console``):
 ``/console/facts``                        global facts
 ``/console/facts/{scope}/{key}/edit``     edit a fact (``scope``: ``global`` or a site key): form, review, save
 ``/console/documents/{id}/{locale}/edit``       edit a variant (preview beside it)
-``/console/documents/{id}/{locale}/history``    revisions, diffs, revert, publish
+``/console/documents/{id}/{locale}/history``    revisions, diffs (``?from=&to=``); POST ``revert``
+``/console/documents/{id}/{locale}/publish``    the confirmation (GET), the publication (POST)
+``/console/documents/{id}/{locale}/unpublish``  the confirmation (GET), the unpublication (POST)
 ``/console/documents/{id}/{locale}/translate``  translate from the source, segment by segment
 ======================================== ===================================================
 

@@ -31,7 +31,7 @@ from services.content.domain.access import Action, Principal
 from services.content.domain.messages import N_, Message
 from services.content.http.dependencies import DB, Caller
 from services.content.storage.database import Database
-from services.content.usecases.document_list import list_documents
+from services.content.usecases.document_list import list_documents, status_counts
 from services.content.usecases.sites import get_site
 
 PAGE_SIZE = 50
@@ -41,8 +41,6 @@ FILTERS = ("kind", "locale", "status", "q")
 ATTENTION: tuple[DocumentStatus, ...] = ("draft-ahead", "translation-outdated", "translation-missing")
 """What the "needs attention" panel counts, each a filter of the list."""
 
-ATTENTION_CAP = 50
-"""Counted up to this many ("50+" beyond): each count is one call of the list, whose cost grows with what it returns."""
 
 BAD_FILTER = N_("These filters are not valid ({detail}). Choose them again in the form.")
 
@@ -65,11 +63,10 @@ class Row:
 
 @dataclass(frozen=True)
 class Attention:
-    """How many documents of the site are in one state that needs attention (``more``: at least that many)."""
+    """How many documents of the site are in one state that needs attention."""
 
     status: DocumentStatus
     count: int
-    more: bool
 
 
 def _rows(listed: DocumentList, locales: list[str]) -> list[Row]:
@@ -87,11 +84,9 @@ def _query(site: str, params: Mapping[str, str], limit: int) -> DocumentQuery:
 
 
 async def _attention(db: Database, principal: Principal, site: str) -> list[Attention]:
-    counts = []
-    for status in ATTENTION:
-        found = await list_documents(db, principal, DocumentQuery(site=site, status=status, limit=ATTENTION_CAP))
-        counts.append(Attention(status, len(found.items), found.next_cursor is not None))
-    return counts
+    # One pass over the site by the list's own rules, not one full list scan per status.
+    counts = await status_counts(db, principal, site, ATTENTION)
+    return [Attention(status, counts[status]) for status in ATTENTION]
 
 
 async def _shared_fragments(db: Database, principal: Principal, query: DocumentQuery) -> DocumentList | None:

@@ -21,6 +21,7 @@ from services.content.console.config import ConsoleConfig
 from services.content.console.controllers import ConsoleController, SessionController, asset_handler, not_found
 from services.content.console.errors import exception_handlers
 from services.content.console.fact_pages import FactController
+from services.content.console.history import HistoryController
 from services.content.console.security import after_request, csrf_config
 from services.content.console.session import provide_session_principal
 from services.content.console.templating import environment
@@ -35,7 +36,9 @@ CONTROLLERS: list[ControllerRouterHandler] = [
     BrowseController,
     FactController,
     TranslateController,
+    HistoryController,
 ]
+
 """Every controller of the console, mounted below ``/console`` (add a page's controller here)."""
 
 

@@ -191,4 +191,33 @@ def _matches(item: DocumentListItem, status: DocumentStatus | None, locale: str 
     return any(entry.translation == "missing" and entry.locale != item.source_locale for entry in entries)
 
 
-__all__ = ["list_documents"]
+async def status_counts(
+    db: Database, principal: Principal, site_key: str, statuses: Sequence[DocumentStatus]
+) -> dict[DocumentStatus, int]:
+    """How many of a site's pages each of ``statuses`` keeps (the list's own filters), in one pass over the site.
+
+    For a "needs attention" panel: one scan of the site instead of one `list_documents` per
+    status, each of which may read the whole site (the filters decided here scan in batches).
+    """
+    async with db.reading() as repo:
+        sites = {site.id: site for site in await repo.list_sites()}
+        chosen = next((site for site in sites.values() if site.key == site_key), None)
+        if chosen is None:
+            raise NotFound(Message(N_("site '{site}' does not exist"), site=site_key))
+        principal.require(Action.READ_DRAFTS, site=chosen.key)
+        wanted = DocumentFilter(site_ids=[chosen.id], fragments=False)
+        counts: dict[DocumentStatus, int] = dict.fromkeys(statuses, 0)
+        after: int | None = None
+        while True:
+            batch = await repo.listed_documents(wanted, after, _SCAN)
+            texts = await _source_texts(repo, batch)
+            for listed in batch:
+                item = _item(listed, sites, texts, None)
+                for status in statuses:
+                    counts[status] += _matches(item, status, None)
+            if len(batch) < _SCAN:
+                return counts
+            after = batch[-1].document.id
+
+
+__all__ = ["list_documents", "status_counts"]
