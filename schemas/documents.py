@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from schemas.blocks import Blocks, FragmentKey
+from schemas.delivery import TranslationState
 from schemas.facts import LocaleTag
 from schemas.sites import SiteKey
 from schemas.text import NO_CONTROL_CHARACTERS, whole
@@ -173,4 +174,69 @@ class ActivityPage(msgspec.Struct):
     """
 
     items: list[ActivityOut]
+    next_cursor: int | None
+
+
+DocumentStatus = Literal["draft-ahead", "published", "unpublished", "translation-outdated", "translation-missing"]
+"""A document-list filter: a variant (in ``locale``, when given) whose head is newer than its live revision,
+that has a live revision, that has a head but no live revision, a translation whose source moved on
+since it was made, or a locale of the page's site with no translation at all."""
+PublicationState = Literal["published", "draft-ahead", "unpublished", "missing"]
+"""One locale: live and up to date with its head, live with a newer head, a head never or no longer
+live, or no variant at all."""
+SearchText = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_CONTROL_CHARACTERS)]
+MAX_LIST_LIMIT = 200
+"""The largest page of the document list."""
+
+
+class DocumentQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The document list's filters (``GET /v1/documents`` query), all optional.
+
+    ``site`` keeps that site's pages (shared fragments belong to no site); ``locale`` keeps the
+    pages whose site has it (and every fragment) and makes ``status`` about that locale; ``q`` is
+    found, whatever its case, in a head title of any locale, a slug or a fragment key.
+    """
+
+    site: SiteKey | None = None
+    kind: DocumentKind | None = None
+    locale: LocaleTag | None = None
+    status: DocumentStatus | None = None
+    q: SearchText | None = None
+    cursor: RevisionNumber | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_LIST_LIMIT)] = 50
+
+
+class LocaleStatus(msgspec.Struct):
+    """A document in one locale, in the document list."""
+
+    locale: str
+    publication: PublicationState
+    translation: TranslationState
+    """Against the source's head, as ``/translations`` says it (the source itself is up to date)."""
+    head_revision: int | None
+    published_revision: int | None
+    published_at: dt.datetime | None
+    title: str | None
+    """The head's title."""
+    translated_from: int | None
+    """The source revision a translation's head was made from."""
+
+
+class DocumentListItem(msgspec.Struct):
+    """A document in the document list, with every locale of its site (of its variants, for a fragment)."""
+
+    id: int
+    kind: DocumentKind
+    source_locale: str
+    site: str | None
+    slug: str | None
+    key: str | None
+    created_at: dt.datetime
+    locales: list[LocaleStatus]
+
+
+class DocumentList(msgspec.Struct):
+    """One page of the document list, by id; pass ``next_cursor`` as ``cursor`` for the next (null on the last)."""
+
+    items: list[DocumentListItem]
     next_cursor: int | None

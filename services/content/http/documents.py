@@ -9,10 +9,15 @@ from litestar.params import JSONBody, QueryParameter
 
 from schemas.diffs import RevisionDiff
 from schemas.documents import (
+    MAX_LIST_LIMIT,
     MAX_NUMBER,
     ActivityPage,
     DocumentCreate,
+    DocumentKind,
+    DocumentList,
     DocumentOut,
+    DocumentQuery,
+    DocumentStatus,
     PublicationOut,
     PublishRequest,
     RevertRequest,
@@ -20,9 +25,10 @@ from schemas.documents import (
     RevisionOut,
     RevisionPage,
 )
+from schemas.usage import Usage
 from services.content.http.dependencies import DB, Caller, PathNumber, if_match_tag
 from services.content.http.openapi import BEARER, LOCALE_SHAPE, LocalePath, RevisionIfMatch, problems, unchanged_head
-from services.content.usecases import activity, documents, revisions
+from services.content.usecases import activity, document_list, documents, revisions, usage
 
 VARIANT = "/{document_id:int}/variants/{locale:str}"
 
@@ -47,6 +53,39 @@ class DocumentController(Controller):
     async def create_document(self, db: DB, principal: Caller, data: JSONBody[DocumentCreate]) -> DocumentOut:
         """Create a page (of one site) or a fragment (shared by all sites)."""
         return await documents.create_document(db, principal, data)
+
+    @get("/", summary="List documents", responses=problems(400, 401, 403, 404))
+    async def list_documents(
+        self,
+        db: DB,
+        principal: Caller,
+        site: Annotated[str | None, QueryParameter(description="Only this site's pages", max_length=63)] = None,
+        kind: Annotated[DocumentKind | None, QueryParameter(description="page or fragment")] = None,
+        locale: Annotated[
+            str | None,
+            QueryParameter(
+                description="Only pages whose site has this locale (and fragments); makes status about this locale",
+                schema_extra={"pattern": LOCALE_SHAPE},
+            ),
+        ] = None,
+        status: Annotated[
+            DocumentStatus | None,
+            QueryParameter(description="Only documents with a locale (the locale given, or any) in this state"),
+        ] = None,
+        q: Annotated[
+            str | None,
+            QueryParameter(
+                description="Text found, whatever its case, in a head title, slug or key", min_length=1, max_length=200
+            ),
+        ] = None,
+        cursor: Annotated[
+            int | None, QueryParameter(ge=1, le=MAX_NUMBER, description="next_cursor of the previous page")
+        ] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIST_LIMIT)] = 50,
+    ) -> DocumentList:
+        """List the pages and fragments the token may read drafts of, by id, with each locale's state."""
+        query = DocumentQuery(site=site, kind=kind, locale=locale, status=status, q=q, cursor=cursor, limit=limit)
+        return await document_list.list_documents(db, principal, query)
 
     @get("/{document_id:int}", summary="Read a document", responses=problems(400, 401, 403, 404))
     async def get_document(self, db: DB, principal: Caller, document_id: PathNumber) -> DocumentOut:
@@ -73,6 +112,11 @@ class DocumentController(Controller):
     ) -> ActivityPage:
         """Revisions written, reverts, imports, publications and unpublications, newest first: who, when, message."""
         return await activity.document_activity(db, principal, document_id, cursor, limit, locale)
+
+    @get("/{document_id:int}/usage", summary="Where a document is used", responses=problems(400, 401, 403, 404))
+    async def usage(self, db: DB, principal: Caller, document_id: PathNumber) -> Usage:
+        """For a fragment, the live pages including it (however deep) by site; for a page, itself."""
+        return await usage.document_usage(db, principal, document_id)
 
     @delete("/{document_id:int}", summary="Delete a document", responses=problems(400, 401, 403, 404, 409))
     async def delete_document(self, db: DB, principal: Caller, document_id: PathNumber) -> None:

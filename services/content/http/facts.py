@@ -8,6 +8,7 @@ from litestar import Controller, Response, delete, get, post, put
 from litestar.params import JSONBody, QueryParameter
 
 from schemas.facts import FactCreate, FactHistory, FactOut, FactScope, FactUpdate
+from schemas.usage import Usage
 from services.content.http.dependencies import DB, Caller, if_match_tag
 from services.content.http.openapi import (
     BEARER,
@@ -17,7 +18,7 @@ from services.content.http.openapi import (
     pattern_of,
     problems,
 )
-from services.content.usecases import facts
+from services.content.usecases import facts, usage
 
 FACT = "/{fact_scope:str}/{key:str}"
 
@@ -82,6 +83,16 @@ class FactController(Controller):
     async def fact_history(self, db: DB, principal: Caller, fact_scope: FactScopePath, key: FactKeyPath) -> FactHistory:
         """Every version of a fact, newest first."""
         return await facts.fact_history(db, principal, fact_scope, key)
+
+    @get(
+        FACT + "/usage",
+        summary="Where a fact is used",
+        security=BEARER,
+        responses=problems(400, 401, 403, 404),
+    )
+    async def fact_usage(self, db: DB, principal: Caller, fact_scope: FactScopePath, key: FactKeyPath) -> Usage:
+        """The live pages showing the fact (directly or through fragments) by site, and the renders it feeds."""
+        return await usage.fact_usage(db, principal, fact_scope, key)
 
     @delete(FACT, summary="Delete a fact", security=BEARER, responses=problems(401, 403, 404, 409))
     async def delete_fact(self, db: DB, principal: Caller, fact_scope: FactScopePath, key: FactKeyPath) -> None:

@@ -363,6 +363,7 @@ _DOCUMENT_LINKS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "DeleteDocument": ("delete", "/v1/documents/{document_id}", _OF_DOCUMENT),
     "Translations": ("get", "/v1/documents/{document_id}/translations", _OF_DOCUMENT),
     "Activity": ("get", "/v1/documents/{document_id}/activity", _OF_DOCUMENT),
+    "Usage": ("get", "/v1/documents/{document_id}/usage", _OF_DOCUMENT),
     "WriteSourceRevision": (
         "post",
         _REVISION + "/revisions",
@@ -382,6 +383,7 @@ _FACT_LINKS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "GetFact": ("get", _FACT, _OF_FACT),
     "UpdateFact": ("put", _FACT, {**_OF_FACT, "header.If-Match": "$response.body#/etag"}),
     "FactHistory": ("get", _FACT + "/versions", _OF_FACT),
+    "Usage": ("get", _FACT + "/usage", _OF_FACT),
     "DeleteFact": ("delete", _FACT, _OF_FACT),
 }
 _PUBLICATION_LINKS: dict[str, tuple[str, str, dict[str, Any]]] = {

@@ -104,6 +104,39 @@ class RenderChange(NamedTuple):
     key: RenderKey
 
 
+class VariantHead(NamedTuple):
+    """A variant with its head revision's title and the source revision that head translates."""
+
+    variant: Variant
+    title: str
+    source_revision: int | None
+
+
+class ListedDocument(NamedTuple):
+    """A document of the document list, with its variants' heads (by locale)."""
+
+    document: Document
+    heads: dict[str, VariantHead]
+
+
+class DocumentFilter(msgspec.Struct, frozen=True):
+    """The SQL side of the document list's filters.
+
+    ``site_ids`` None: pages of every site; ``fragments``: shared fragments too. ``publication``
+    keeps documents with a variant (in ``locale``, when given) that is ``published`` (has a live
+    revision), ``unpublished`` (has a head, no live revision) or ``draft-ahead`` (head newer than
+    live); ``source_moved`` keeps documents with a translation (in ``locale``) whose head names an
+    older source revision than the source's head (the text check is the caller's).
+    """
+
+    site_ids: list[int] | None
+    fragments: bool
+    kind: str | None = None
+    locale: str | None = None
+    publication: str | None = None
+    source_moved: bool = False
+
+
 class OutboxRow(msgspec.Struct, frozen=True):
     """A change event waiting for (or done with) the relay."""
 
@@ -722,6 +755,105 @@ class Repository:
         if after_id is not None:
             query = query.where(documents.c.id > after_id)
         return [self._document(r) for r in await self.conn.execute(query)]
+
+    # -- the document list ------------------------------------------------------------
+
+    def _listed_documents(self, wanted: DocumentFilter) -> sa.Select[Any]:
+        query = self._documents_query()
+        visible = []
+        if wanted.site_ids is None:
+            visible.append(documents.c.kind == "page")
+        elif wanted.site_ids:
+            visible.append(documents.c.site_id.in_(wanted.site_ids))
+        if wanted.fragments:
+            visible.append(documents.c.kind == "fragment")
+        query = query.where(sa.or_(*visible) if visible else sa.false())
+        if wanted.kind is not None:
+            query = query.where(documents.c.kind == wanted.kind)
+        variant = variants.alias("listed_variant")
+        of_document = [variant.c.document_id == documents.c.id]
+        if wanted.locale is not None:
+            of_document.append(variant.c.locale == wanted.locale)
+        if wanted.publication == "published":
+            of_document.append(variant.c.published_revision.is_not(None))
+        elif wanted.publication == "unpublished":
+            of_document.append(variant.c.published_revision.is_(None))
+        elif wanted.publication == "draft-ahead":
+            of_document.append(variant.c.published_revision.is_not(None))
+            of_document.append(variant.c.head_revision > variant.c.published_revision)
+        if wanted.publication is not None:
+            query = query.where(sa.exists().where(*of_document))
+        if wanted.source_moved:
+            source = variants.alias("listed_source")
+            head = revisions.alias("listed_head")
+            moved = (
+                sa.exists()
+                .select_from(
+                    variant.join(
+                        head, sa.and_(head.c.variant_id == variant.c.id, head.c.number == variant.c.head_revision)
+                    ).join(source, source.c.document_id == variant.c.document_id)
+                )
+                .where(*of_document)
+                .where(variant.c.locale != documents.c.source_locale, source.c.locale == documents.c.source_locale)
+                .where(head.c.source_revision.is_not(None), head.c.source_revision != source.c.head_revision)
+            )
+            query = query.where(moved)
+        return query
+
+    async def listed_documents(self, wanted: DocumentFilter, after_id: int | None, limit: int) -> list[ListedDocument]:
+        """Up to ``limit`` documents matching ``wanted``, by id after ``after_id``, with their variants' heads.
+
+        One query: the documents, their variants and each head's title and source revision.
+        """
+        query = self._listed_documents(wanted).order_by(documents.c.id).limit(limit)
+        if after_id is not None:
+            query = query.where(documents.c.id > after_id)
+        chosen = query.subquery("listed")
+        head = revisions.alias("head")
+        rows = await self.conn.execute(
+            sa.select(
+                chosen,
+                variants.c.id.label("variant_id"),
+                variants.c.locale,
+                variants.c.head_revision,
+                variants.c.published_revision,
+                variants.c.published_at,
+                head.c.title,
+                head.c.source_revision,
+            )
+            .select_from(
+                chosen.outerjoin(variants, variants.c.document_id == chosen.c.id).outerjoin(
+                    head, sa.and_(head.c.variant_id == variants.c.id, head.c.number == variants.c.head_revision)
+                )
+            )
+            .order_by(chosen.c.id, variants.c.locale)
+        )
+        listed: dict[int, ListedDocument] = {}
+        for row in rows:
+            entry = listed.get(row.id)
+            if entry is None:
+                entry = listed[row.id] = ListedDocument(self._document(row), {})
+            if row.variant_id is not None:
+                variant = Variant(
+                    id=row.variant_id,
+                    document_id=row.id,
+                    locale=row.locale,
+                    head_revision=row.head_revision,
+                    published_revision=row.published_revision,
+                    published_at=_maybe_aware(row.published_at),
+                )
+                entry.heads[row.locale] = VariantHead(variant, row.title, row.source_revision)
+        return list(listed.values())
+
+    async def revision_texts(self, wanted: Iterable[tuple[int, int]]) -> dict[tuple[int, int], tuple[str, list[Block]]]:
+        """(title, blocks) of the revisions named by (variant id, number) pairs."""
+        found: dict[tuple[int, int], tuple[str, list[Block]]] = {}
+        for chunk in _chunks(sorted(set(wanted))):
+            pairs = sa.tuple_(revisions.c.variant_id, revisions.c.number).in_(chunk)
+            query = sa.select(revisions.c.variant_id, revisions.c.number, revisions.c.title, revisions.c.blocks)
+            for row in await self.conn.execute(query.where(pairs)):
+                found[(row.variant_id, row.number)] = (row.title, _blocks(row.blocks))
+        return found
 
     # -- batch reads for renders (a fixed number of queries however many pages) --------
 

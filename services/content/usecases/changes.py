@@ -9,7 +9,7 @@ that moves one of these calls a function here before its transaction commits.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from services.content.domain.facts import GLOBAL_SCOPE
 from services.content.domain.translation import same_text
@@ -122,16 +122,24 @@ async def _outdated_translations(
     return rows
 
 
-async def fragment_publication_changed(repo: Repository, key: str, locale: str, revision: int | None) -> None:
-    """A fragment variant was published or unpublished: every page including it re-renders."""
+class Fanout(NamedTuple):
+    """What a change to a fact or fragment reaches: the fragments through which, and the live pages."""
+
+    fragments: set[str]
+    """Fragments whose live revision names the target, directly or through other fragments."""
+    pages: list[tuple[int, str, str]]
+    """(document id, site key, slug) of the pages whose live revision shows the target, however deep."""
+
+
+async def fragment_fanout(repo: Repository, key: str) -> Fanout:
+    """The pages a change to fragment ``key`` re-renders, and the fragments including it on the way."""
     including = await _fragment_ancestors(repo, {key})
     pages = await repo.published_pages_referencing("fragment", including)
-    cause = f"fragment {key} {locale} {'revision ' + str(revision) if revision else 'unpublished'}"
-    await repo.insert_outbox(await _rerender_pages(repo, pages, "fragment", cause))
+    return Fanout(including - {key}, pages)
 
 
-async def fact_changed(repo: Repository, scope: str, key: str, version: int) -> None:
-    """A fact has a new value: every page showing it, directly or through fragments, re-renders."""
+async def fact_fanout(repo: Repository, scope: str, key: str) -> Fanout:
+    """The pages a new value of fact ``scope``/``key`` re-renders, and the fragments they show it through."""
     fragments = await _fragment_ancestors(repo, await repo.fragments_referencing("fact", [key]))
     pages = await repo.published_pages_referencing("fact", [key])
     if fragments:
@@ -142,6 +150,19 @@ async def fact_changed(repo: Repository, scope: str, key: str, version: int) -> 
         pages = [page for page in pages if page[1] not in hidden]
     else:
         pages = [page for page in pages if page[1] == scope]
+    return Fanout(fragments, sorted(set(pages)))
+
+
+async def fragment_publication_changed(repo: Repository, key: str, locale: str, revision: int | None) -> None:
+    """A fragment variant was published or unpublished: every page including it re-renders."""
+    pages = (await fragment_fanout(repo, key)).pages
+    cause = f"fragment {key} {locale} {'revision ' + str(revision) if revision else 'unpublished'}"
+    await repo.insert_outbox(await _rerender_pages(repo, pages, "fragment", cause))
+
+
+async def fact_changed(repo: Repository, scope: str, key: str, version: int) -> None:
+    """A fact has a new value: every page showing it, directly or through fragments, re-renders."""
+    pages = (await fact_fanout(repo, scope, key)).pages
     await repo.insert_outbox(await _rerender_pages(repo, pages, "fact", f"fact {scope}/{key} version {version}"))
 
 

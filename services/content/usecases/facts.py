@@ -25,7 +25,8 @@ def _site_of(scope: str) -> str | None:
     return None if scope == GLOBAL_SCOPE else scope
 
 
-async def _existing(repo: Repository, scope: str, key: str) -> Fact:
+async def existing_fact(repo: Repository, scope: str, key: str) -> Fact:
+    """The fact ``scope``/``key``; `NotFound` otherwise."""
     fact = await repo.fact(scope, key)
     if fact is None:
         raise NotFound(Message(N_("no fact '{key}' in scope '{scope}'"), key=key, scope=scope))
@@ -60,7 +61,7 @@ async def update_fact(
     named = if_match.number if if_match is not None else None
     base = body.base_version if body.base_version is not None else named
     async with db.transaction() as repo:
-        fact = await _existing(repo, scope, key)
+        fact = await existing_fact(repo, scope, key)
         current = {"current": {"version": fact.version, "etag": fact_etag(fact.version)}}
         if if_match is not None and if_match.weak:
             raise StaleBase(
@@ -101,7 +102,7 @@ async def update_fact(
 async def get_fact(db: Database, scope: str, key: str) -> FactOut:
     """A fact's current value (facts are public: they are on published pages)."""
     async with db.reading() as repo:
-        return fact_out(await _existing(repo, scope, key))
+        return fact_out(await existing_fact(repo, scope, key))
 
 
 async def list_facts(db: Database, scope: str | None) -> list[FactOut]:
@@ -114,7 +115,7 @@ async def fact_history(db: Database, principal: Principal, scope: str, key: str)
     """Every version of a fact, newest first (needs a token)."""
     principal.require(Action.READ_DRAFTS, site=_site_of(scope))
     async with db.reading() as repo:
-        fact = await _existing(repo, scope, key)
+        fact = await existing_fact(repo, scope, key)
         versions = await repo.fact_history(fact.id)
     return FactHistory(key=key, scope=scope, versions=[fact_version_out(v) for v in versions])
 
@@ -123,7 +124,7 @@ async def delete_fact(db: Database, principal: Principal, scope: str, key: str) 
     """Delete a fact; refused with 409 while published content uses it."""
     principal.require(Action.DELETE, site=_site_of(scope))
     async with db.transaction() as repo:
-        fact = await _existing(repo, scope, key)
+        fact = await existing_fact(repo, scope, key)
         referrers = await repo.published_referrers("fact", key)
         if scope != GLOBAL_SCOPE:
             referrers = [r for r in referrers if r["site"] in (scope, None)]
