@@ -17,13 +17,14 @@ from litestar.types import ControllerRouterHandler
 from services.content.console.assets import Assets
 from services.content.console.config import ConsoleConfig
 from services.content.console.controllers import ConsoleController, SessionController, asset_handler, not_found
+from services.content.console.editor import EditorController
 from services.content.console.errors import exception_handlers
 from services.content.console.security import after_request, csrf_config
 from services.content.console.session import provide_session_principal
 from services.content.console.templating import environment
 from services.content.settings import Settings
 
-CONTROLLERS: list[ControllerRouterHandler] = [SessionController, ConsoleController]
+CONTROLLERS: list[ControllerRouterHandler] = [SessionController, ConsoleController, EditorController]
 """Every controller of the console, mounted below ``/console`` (add a page's controller here)."""
 
 
