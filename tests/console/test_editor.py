@@ -130,13 +130,17 @@ async def test_a_stale_base_shows_the_heads_changes_and_keeps_the_typed_content_
     assert f"now based on revision {base + 1}" in rebased.text
     reapplied = payload_of(rebased.text)
     assert reapplied["base_revision"] == base + 1
-    assert reapplied["blocks"] == mine["blocks"]
+    by_id = {block["id"]: block for block in reapplied["blocks"]}
+    assert by_id[heading["id"]]["content"][0]["text"].endswith("Katmandou")  # their change, which I did not touch
+    assert reapplied["blocks"][-1]["content"][0]["text"] == "Mon paragraphe tapé pendant ce temps."  # mine
 
     done = await save(client, document, csrf_of(rebased.text), reapplied)
     assert done.status_code == 303
     latest = (await client.get(f"/v1/documents/{document}/variants/fr/revisions/{base + 2}", headers=header)).json()
     assert latest["base_revision"] == base + 1
     assert latest["blocks"][-1]["content"][0]["text"] == "Mon paragraphe tapé pendant ce temps."
+    theirs_kept = next(block for block in latest["blocks"] if block["id"] == heading["id"])
+    assert theirs_kept["content"][0]["text"] == heading["content"][0]["text"]  # their edit is not undone
 
 
 async def test_a_translator_cannot_save_the_source_and_nothing_is_written(

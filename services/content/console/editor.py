@@ -46,7 +46,7 @@ from services.content.usecases import preview as previews
 from services.content.usecases.document_list import list_documents
 from services.content.usecases.documents import checked_locale, create_document, get_document
 from services.content.usecases.facts import list_facts
-from services.content.usecases.revisions import create_revision, diff, get_revision
+from services.content.usecases.revisions import create_revision, diff, get_revision, rebased_edit
 from services.content.usecases.sites import get_site, sites_for
 
 UNREADABLE = N_("This edit could not be read: {problem}. Correct it and save again; your text is still in the form.")
@@ -261,10 +261,19 @@ class EditorController(SignedInController):
                 request, db, principal, document_id, locale, kept=data.revision, error=problem, status=422
             )
         if data.action == "rebase":
-            document = await get_document(db, principal, document_id)
-            head = next((v.head_revision for v in document.variants if v.locale == locale), None)
-            rebased = msgspec.json.decode(data.revision)  # the form as sent (checked above), only its base changed
-            rebased["base_revision"] = head
+            try:
+                rebased = await rebased_edit(db, principal, document_id, locale, body)
+            except DomainError as exc:
+                return await self._editor(
+                    request,
+                    db,
+                    principal,
+                    document_id,
+                    locale,
+                    kept=data.revision,
+                    error=exc.message,
+                    status=status_of(exc),
+                )
             return await self._editor(
                 request,
                 db,
@@ -272,7 +281,7 @@ class EditorController(SignedInController):
                 document_id,
                 locale,
                 kept=msgspec.json.encode(rebased).decode(),
-                notice=Message(REBASED, head=head),
+                notice=Message(REBASED, head=rebased.base_revision),
             )
         try:
             written = await create_revision(db, principal, document_id, locale, body, None)
