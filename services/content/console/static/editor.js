@@ -283,10 +283,18 @@
     return element ? element.closest("#blocks .inline") : null;
   }
 
-  document.addEventListener("selectionchange", function () {
+  function remember() {
     var selection = window.getSelection();
     if (selection.rangeCount && regionOf(selection.anchorNode)) {
       lastRange = selection.getRangeAt(0).cloneRange();
+    }
+  }
+
+  // selectionchange comes later than the key that moved the selection: leaving a block's text takes it too.
+  document.addEventListener("selectionchange", remember);
+  form.addEventListener("focusout", function (event) {
+    if (regionOf(event.target)) {
+      remember();
     }
   });
 
@@ -361,7 +369,7 @@
   }
 
   function focusIn(block) {
-    var target = block && block.querySelector(".inline, select, button");
+    var target = block && (block.querySelector(".inline") || block.querySelector("select, button"));
     if (target) {
       target.focus();
     }
@@ -454,11 +462,13 @@
   form.addEventListener("keydown", function (event) {
     var region = event.target.closest ? event.target.closest("#blocks .inline") : null;
     var shortcut = event.ctrlKey || event.metaKey;
-    if (region && shortcut && (event.key === "b" || event.key === "i")) {
+    var key = event.key.toLowerCase(); // caps lock or shift give "B"
+    if (region && shortcut && (key === "b" || key === "i")) {
       event.preventDefault();
-      command(event.key === "b" ? "bold" : "italic");
-    } else if (region && shortcut && event.key === "k") {
+      command(key === "b" ? "bold" : "italic");
+    } else if (region && shortcut && key === "k") {
       event.preventDefault();
+      remember();
       linkTarget.focus();
     } else if (event.target === linkTarget && event.key === "Enter") {
       event.preventDefault();
