@@ -299,6 +299,11 @@
   });
 
   function restore() {
+    var focused = regionOf(document.activeElement);
+    if (focused && window.getSelection().rangeCount && regionOf(window.getSelection().anchorNode) === focused) {
+      say("");
+      return focused; // the selection is current: a remembered one may be a key press behind
+    }
     if (!lastRange || !regionOf(lastRange.startContainer) || !document.contains(lastRange.startContainer)) {
       say(word("no-place"));
       return null;
