@@ -39,10 +39,10 @@ from services.content.domain.facts import GLOBAL_SCOPE
 from services.content.domain.formatting import format_fact
 from services.content.domain.messages import N_, Message
 from services.content.http.dependencies import DB, Caller, PathNumber
-from services.content.http.pages import Reader
 from services.content.http.problems import status_of
 from services.content.storage.database import Database
 from services.content.usecases import preview as previews
+from services.content.usecases.delivery import Delivery
 from services.content.usecases.document_list import list_documents
 from services.content.usecases.documents import checked_locale, create_document, get_document
 from services.content.usecases.facts import list_facts
@@ -335,7 +335,6 @@ class EditorController(SignedInController):
     async def preview(
         self,
         request: Request[Any, Any, Any],
-        delivery: Reader,
         principal: Caller,
         document_id: PathNumber,
         locale: FromPath[str],
@@ -343,6 +342,7 @@ class EditorController(SignedInController):
     ) -> Template:
         """The editor's unsaved revision rendered by the delivery renderer, in the chosen locale (an htmx fragment)."""
         shown = data.preview_locale or locale
+        delivery: Delivery = request.app.state.delivery  # the app's, render inputs and all (no cache is written)
         try:
             body = msgspec.json.decode(data.revision, type=RevisionCreate)
             unsaved = PreviewRequest(title=body.title, blocks=body.blocks, source_revision=body.source_revision)
