@@ -153,6 +153,20 @@ def test_two_editors_on_one_page_the_second_sees_the_conflict_and_saves_after_re
     first.get_by_role("button", name="Save", exact=True).click()
     expect(first.get_by_test_id("saved")).to_be_visible()
 
+    # editor.js sent back every block Amélie did not touch as it came: the diff names only the heading.
+    history = api(console_server, secret_a, "GET", f"/v1/documents/{document}/variants/fr/revisions").json()
+    saved = history["items"][0]["number"]
+    changes = api(
+        console_server,
+        secret_a,
+        "GET",
+        f"/v1/documents/{document}/variants/fr/diff",
+        params={"from": saved - 1, "to": saved},
+    ).json()
+    assert [(change["block_id"], change["change"]) for change in changes["blocks"]] == [
+        (heading.get_attribute("data-block-id"), "changed")
+    ]
+
     last = second.locator('#blocks > [data-type="paragraph"]').last
     last_id = last.get_attribute("data-block-id")
     last.get_by_role("textbox").press("Control+End")
