@@ -39,8 +39,8 @@ def json_write_routes(app: Litestar, document_id: int) -> Iterator[tuple[str, st
     """``(method, url)`` of every route that reads a JSON body, its path filled with real values."""
     values = {"document_id": document_id, "locale": "fr", "fact_scope": "global", "key": "network.embassy_count"}
     for route in app.routes:
-        if not isinstance(route, HTTPRoute):
-            continue
+        if not isinstance(route, HTTPRoute) or route.path.startswith("/console"):
+            continue  # the console's forms are URL-encoded, behind CSRF (tests/console/)
         for handler in route.route_handlers:
             if "data" in handler.parsed_fn_signature.parameters:
                 for method in sorted(handler.http_methods):

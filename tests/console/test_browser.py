@@ -84,3 +84,26 @@ def test_a_reader_sees_no_edit_control_at_phone_width(page: Page, console_server
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+
+
+def test_htmx_requests_carry_the_pages_csrf_token(
+    page: Page, context: BrowserContext, console_server: ConsoleServer
+) -> None:
+    sign_in(page, console_server, console_server.create_token("reader", name="Rose"))
+    page.wait_for_function("window.htmx !== undefined")
+    # Without the header (a plain script request): refused, nothing set.
+    refused = page.evaluate(
+        """() => fetch("/console/language", {method: "POST", redirect: "manual",
+              headers: {"Content-Type": "application/x-www-form-urlencoded"}, body: "lang=fr&next=/console"})
+              .then(response => response.status)"""
+    )
+    assert refused == 403
+    assert "liaison_lang" not in {cookie["name"] for cookie in context.cookies()}
+    # Through htmx: console.js adds X-CSRF-Token from the page's meta tag.
+    page.evaluate(
+        """() => new Promise(done => {
+              document.body.addEventListener("htmx:afterRequest", event => done(event.detail.xhr.status), {once: true});
+              htmx.ajax("POST", "/console/language", {values: {lang: "fr", next: "/console"}, swap: "none"});
+           })"""
+    )
+    assert {cookie["name"]: cookie["value"] for cookie in context.cookies()}["liaison_lang"] == "fr"

@@ -56,10 +56,15 @@ async def test_signing_in_sets_a_strict_http_only_cookie_and_stores_only_its_has
     assert rows[0][0] == hashlib.sha256(session_id.encode()).hexdigest()
     assert session_id not in repr(await dump(db))  # the raw id is nowhere in the database
 
+    assert "liaison_csrf=" in " ".join(response.headers.get_list("set-cookie"))  # dropped: a fresh one follows
     page = await client.get("/console")
     assert page.status_code == 200
     assert "Amélie" in page.text
     assert "editor" in page.text
+
+    again = await sign_in(client, secret_of(header))  # signing in again replaces the session
+    assert again.status_code == 303
+    assert len(await stored_sessions(db)) == 1
 
 
 async def test_over_https_the_session_cookie_is_secure(app: Litestar, make_token: TokenFactory) -> None:

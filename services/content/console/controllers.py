@@ -12,7 +12,9 @@ from litestar.response import Redirect, Template
 from services.content import i18n
 from services.content.console.assets import IMMUTABLE, Assets
 from services.content.console.forms import NEXT_MAX, LanguageForm, SignInForm, console_path
+from services.content.console.security import CSRF_COOKIE
 from services.content.console.session import (
+    COOKIE_PATH,
     SESSION_COOKIE,
     clear_session_cookie,
     console_config,
@@ -91,8 +93,13 @@ class SessionController(Controller):
             opened = await open_session(db, secret, config.clock(), config.idle)
         except Unauthenticated:
             return page(request, "sign_in.html", {"next": target, "error": Message(WRONG_TOKEN), "notice": None}, 401)
+        previous = request.cookies.get(SESSION_COOKIE)
+        if previous:
+            await close_session(db, previous)  # one browser, one session
         response: Response[Any] = Redirect(target, status_code=303)
         response.set_cookie(session_cookie(request, opened.session_id))
+        # A new CSRF token for the new session: the next page gets one no one could have seen before.
+        response.delete_cookie(CSRF_COOKIE, path=COOKIE_PATH)
         return response
 
     @post("/sign-out", status_code=303)
