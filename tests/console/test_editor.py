@@ -13,7 +13,7 @@ from litestar.testing import AsyncTestClient
 from services.content.storage.database import Database
 from tests.conftest import TokenFactory, dump
 from tests.console.support import csrf_of, secret_of, sign_in
-from tests.helpers import page_id
+from tests.helpers import fragment_id, page_id
 
 PAYLOAD = re.compile(r'id="revision-payload" value="([^"]*)"')
 SLUG = "internal-security-section"
@@ -292,3 +292,18 @@ async def test_creating_a_page_from_the_site_opens_its_empty_editor_and_refuses_
     assert first["blocks"][0]["id"]
     other = await client.get("/console/sites/np-kathmandu/new")
     assert other.status_code == 404
+
+
+async def test_a_fragments_editor_in_french_offers_every_sites_locales_for_its_preview(
+    client: AsyncTestClient[Litestar], seeded: Database, make_token: TokenFactory
+) -> None:
+    await signed_in(client, make_token, "admin")
+    document = await fragment_id(seeded)
+    response = await client.get(f"/console/documents/{document}/fr/edit", headers={"Accept-Language": "fr"})
+    assert response.status_code == 200, response.text
+    assert "Modifier dci-internal-security (français)" in response.text
+    assert "Fragment partagé" in response.text
+    assert '<option value="en" lang="en"' in response.text
+    assert '<option value="dci-internal-security">' not in response.text  # a fragment cannot include itself
+    missing = await client.get(f"/console/documents/{document}/xx-nope/edit")
+    assert missing.status_code in (400, 422)
