@@ -171,6 +171,9 @@ def test_two_editors_on_one_page_the_second_sees_the_conflict_and_saves_after_re
     last_id = last.get_attribute("data-block-id")
     last.get_by_role("textbox").press("Control+End")
     second.keyboard.type(" Ajout de Bruno.")
+    second.reload()  # a reload loses nothing: the unsaved form comes back from sessionStorage
+    expect(second.locator("#restored-notice")).to_be_visible()
+    expect(second.locator(f'[data-block-id="{last_id}"] .inline')).to_contain_text("Ajout de Bruno.")
     second.get_by_role("button", name="Save", exact=True).click()
     conflict = second.get_by_test_id("conflict")
     expect(conflict).to_be_visible(timeout=SLOW)
