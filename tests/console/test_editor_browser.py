@@ -88,6 +88,13 @@ def test_write_a_page_with_strong_text_a_link_and_a_fact_preview_it_in_both_loca
     expect(paragraph.locator("b, strong")).to_have_text("gratuites")
     expect(paragraph.locator('a[href="https://france-visas.gouv.fr/"]')).to_have_text("guide")
 
+    # Blocks move by keyboard, the focus staying in the moved block's text.
+    paragraph.press("Alt+ArrowUp")
+    expect(page.locator("#blocks > li").first).to_have_attribute("data-type", "paragraph")
+    expect(paragraph).to_be_focused()
+    paragraph.press("Alt+ArrowDown")
+    expect(page.locator("#blocks > li").first).to_have_attribute("data-type", "heading")
+
     preview = page.get_by_test_id("preview")
     expect(preview.locator("article")).to_have_attribute("lang", "fr", timeout=SLOW)
     expect(preview.locator("strong")).to_have_text("gratuites", timeout=SLOW)
