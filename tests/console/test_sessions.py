@@ -265,7 +265,7 @@ async def test_a_reader_sees_no_edit_control_and_an_editor_does(
     assert "np-kathmandu" in pages["reader"]
     assert "edit-control" not in pages["reader"]
     assert "Edit facts" not in pages["reader"]
-    assert pages["editor"].count('class="edit-control"') == 2
+    assert pages["editor"].count('class="edit-control"') == 4  # facts and "new page or fragment" of both sites
 
 
 async def test_a_token_scoped_to_a_site_sees_only_that_site(

@@ -6,6 +6,7 @@ holds no SQL and no rule of its own about who may do what; it asks ``principal.a
 
 Pieces (``services/content/console/``):
 
+- ``editor.py``: the editor of a variant, its live preview and the new-document form.
 - ``plugin.py``: `ConsolePlugin`, one line in ``http/app.py``; it mounts the router, the
   Jinja2 templates and the assets. Controllers are listed in ``plugin.CONTROLLERS``.
 - ``controllers.py``: sign-in, sign-out, the language switch and the sites page, and
@@ -29,10 +30,12 @@ The URL map (every path below ``/console``):
 ``/console/language``                     POST: choose the language of the pages (a cookie)
 ``/console/assets/{name}``                static files, ``name`` with a content hash
 ``/console/sites/{site}``                 a site's documents (pages and fragments), status per locale
+``/console/sites/{site}/new``             create a page of the site, or a fragment (GET form, POST)
 ``/console/sites/{site}/facts``           the site's facts
 ``/console/facts``                        global facts
 ``/console/facts/{scope}/{key}/edit``     edit a fact (``scope``: ``global`` or a site key): form, review, save
 ``/console/documents/{id}/{locale}/edit``       edit a variant (preview beside it)
+``/console/documents/{id}/{locale}/preview``    POST (htmx): the editor's unsaved revision, rendered
 ``/console/documents/{id}/{locale}/history``    revisions, diffs (``?from=&to=``); POST ``revert``
 ``/console/documents/{id}/{locale}/publish``    the confirmation (GET), the publication (POST)
 ``/console/documents/{id}/{locale}/unpublish``  the confirmation (GET), the unpublication (POST)

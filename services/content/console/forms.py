@@ -35,3 +35,32 @@ def console_path(target: str, default: str = "/console") -> str:
     if (path == "/console" or path.startswith("/console/")) and "\\" not in path and "//" not in path:
         return path
     return default
+
+
+PAYLOAD_MAX = 1_000_000
+"""Longest serialised revision an editor form may carry (the app's body limit applies first)."""
+
+
+class EditorForm(msgspec.Struct, kw_only=True):
+    """The editor's form: the blocks as ``RevisionCreate`` JSON (written by ``static/editor.js``), and the action.
+
+    ``action`` is ``save`` (write a revision) or ``rebase`` (keep the blocks, base them on the head).
+    """
+
+    revision: Annotated[str, msgspec.Meta(max_length=PAYLOAD_MAX)] = ""
+    action: Annotated[str, msgspec.Meta(max_length=20)] = "save"
+
+
+class PreviewForm(msgspec.Struct, kw_only=True):
+    """The live preview's request: the editor's unsaved revision and the locale to show it in."""
+
+    revision: Annotated[str, msgspec.Meta(max_length=PAYLOAD_MAX)] = ""
+    preview_locale: Annotated[str, msgspec.Meta(max_length=35)] = ""
+
+
+class NewDocumentForm(msgspec.Struct, kw_only=True):
+    """The "new page or fragment" form of a site: the kind, a page's slug or a fragment's key, the source locale."""
+
+    kind: Annotated[str, msgspec.Meta(max_length=20)] = "page"
+    name: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    source_locale: Annotated[str, msgspec.Meta(max_length=35)] = ""

@@ -19,6 +19,7 @@ from services.content.console.assets import Assets
 from services.content.console.browse import BrowseController
 from services.content.console.config import ConsoleConfig
 from services.content.console.controllers import ConsoleController, SessionController, asset_handler, not_found
+from services.content.console.editor import EditorController
 from services.content.console.errors import exception_handlers
 from services.content.console.fact_pages import FactController
 from services.content.console.history import HistoryController
@@ -37,8 +38,8 @@ CONTROLLERS: list[ControllerRouterHandler] = [
     FactController,
     TranslateController,
     HistoryController,
+    EditorController,
 ]
-
 """Every controller of the console, mounted below ``/console`` (add a page's controller here)."""
 
 

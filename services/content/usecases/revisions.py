@@ -39,6 +39,7 @@ from services.content.domain.facts import GLOBAL_SCOPE
 from services.content.domain.fragments import find_cycle
 from services.content.domain.messages import N_, Message
 from services.content.domain.model import Document, EntityTag, Revision, Site, Variant, revision_etag
+from services.content.domain.rebase import rebase_blocks, rebase_title
 from services.content.storage.database import Database
 from services.content.storage.repository import Repository, now
 from services.content.usecases import changes
@@ -379,3 +380,27 @@ async def unpublish(db: Database, principal: Principal, document_id: int, locale
             await _publication_changed(repo, document, locale, None)
             await repo.insert_activity(document.id, locale, "unpublish", variant.published_revision, principal.name, "")
     return PublicationOut(document.id, locale, None, None)
+
+
+async def rebased_edit(
+    db: Database, principal: Principal, document_id: int, locale: str, body: RevisionCreate
+) -> RevisionCreate:
+    """``body``, an edit made on an older base, re-applied on the head (`domain/rebase.py`); nothing is written.
+
+    Blocks the edit left as they were in its base take the head's version; the rest stay as sent.
+    The answer names the head as its base, so saving it goes through unless the head moves again.
+    """
+    async with db.reading() as repo:
+        _, variant = await _readable_variant(repo, principal, document_id, locale)
+        head = await _revision(repo, variant, variant.head_revision, "head")
+        if body.base_revision == head.number:
+            return body
+        # No base: the variant was created meanwhile; both sides' blocks are kept.
+        base = await _revision(repo, variant, body.base_revision, "$.base_revision") if body.base_revision else None
+    base_title, base_blocks = (base.title, base.blocks) if base is not None else ("", [])
+    return msgspec.structs.replace(
+        body,
+        title=rebase_title(base_title, body.title, head.title),
+        blocks=rebase_blocks(base_blocks, body.blocks, head.blocks),
+        base_revision=head.number,
+    )
