@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Response, expect
 
 from tests.console.conftest import ConsoleServer, sign_in
 from tests.console.screens import save_screen
@@ -25,10 +25,20 @@ def watch_errors(page: Page) -> list[str]:
     errors: list[str] = []
 
     def seen(text: str) -> None:
-        if "status of 409" not in text:  # the conflict view is a 409 page on purpose; Chromium logs its status
-            errors.append(text)
+        if "status of 409" in text:  # the conflict view is a 409 page on purpose; Chromium logs its status
+            return
+        if text.startswith("htmx:afterRequest"):
+            # htmx also logs a preview request that a reload or a save aborted (no answer at all, on a
+            # busy machine); a preview the server refused is caught below from its response instead.
+            return
+        errors.append(text)
+
+    def answered(response: Response) -> None:
+        if response.url.endswith("/preview") and response.status >= 400:
+            errors.append(f"preview answered {response.status}")
 
     page.on("console", lambda message: seen(message.text) if message.type == "error" else None)
+    page.on("response", answered)
     page.on("pageerror", lambda error: errors.append(str(error)))
     return errors
 
