@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -141,14 +142,16 @@ class Process:
         self.args = args
         self.log = log
         self._handle = log.open("ab")
+        # A process group of its own: `liaison serve` runs granian, whose workers are child processes
+        # that a SIGKILL of the main process alone would leave running after the test.
         self.popen = subprocess.Popen(
-            [*LIAISON, *args], env=env, stdout=self._handle, stderr=subprocess.STDOUT, cwd=cwd
+            [*LIAISON, *args], env=env, stdout=self._handle, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True
         )
 
     def kill(self) -> None:
-        """SIGKILL: the crash case."""
-        if self.popen.poll() is None:
-            self.popen.kill()
+        """SIGKILL: the crash case (the whole process group, workers included)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
         self.popen.wait(timeout=10)
 
     def terminate(self, timeout: float = 30) -> int:
