@@ -126,7 +126,9 @@ class DocumentFilter(msgspec.Struct, frozen=True):
     keeps documents with a variant (in ``locale``, when given) that is ``published`` (has a live
     revision), ``unpublished`` (has a head, no live revision) or ``draft-ahead`` (head newer than
     live); ``source_moved`` keeps documents with a translation (in ``locale``) whose head names an
-    older source revision than the source's head (the text check is the caller's).
+    older source revision than the source's head (the text check is the caller's);
+    ``missing_locales`` keeps documents with no variant in one of these locales, other than
+    their source locale (a translation missing).
     """
 
     site_ids: list[int] | None
@@ -135,6 +137,7 @@ class DocumentFilter(msgspec.Struct, frozen=True):
     locale: str | None = None
     publication: str | None = None
     source_moved: bool = False
+    missing_locales: list[str] | None = None
 
 
 class OutboxRow(msgspec.Struct, frozen=True):
@@ -829,7 +832,25 @@ class Repository:
                 .where(head.c.source_revision.is_not(None), head.c.source_revision != source.c.head_revision)
             )
             query = query.where(moved)
+        if wanted.missing_locales is not None:
+            query = query.where(sa.or_(sa.false(), *map(self._missing_in, wanted.missing_locales)))
         return query
+
+    @staticmethod
+    def _missing_in(locale: str) -> sa.ColumnElement[bool]:
+        present = sa.exists().where(variants.c.document_id == documents.c.id, variants.c.locale == locale)
+        return sa.and_(documents.c.source_locale != locale, ~present)
+
+    async def count_documents(self, wanted: Sequence[DocumentFilter]) -> list[int]:
+        """How many documents match each of ``wanted`` (one query, one count per filter)."""
+        if not wanted:
+            return []
+        counts = [
+            sa.select(sa.func.count()).select_from(self._listed_documents(one).subquery()).scalar_subquery()
+            for one in wanted
+        ]
+        row = (await self.conn.execute(sa.select(*counts))).one()
+        return [int(count) for count in row]
 
     async def listed_documents(self, wanted: DocumentFilter, after_id: int | None, limit: int) -> list[ListedDocument]:
         """Up to ``limit`` documents matching ``wanted``, by id after ``after_id``, with their variants' heads.
