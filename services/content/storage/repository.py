@@ -119,6 +119,16 @@ class ListedDocument(NamedTuple):
     heads: dict[str, VariantHead]
 
 
+class SiteStatusCounts(NamedTuple):
+    """How many documents of a site each SQL-side list filter keeps (``source_moved``: candidates to check)."""
+
+    published: int
+    unpublished: int
+    draft_ahead: int
+    missing: int
+    source_moved: int
+
+
 class DocumentFilter(msgspec.Struct, frozen=True):
     """The SQL side of the document list's filters.
 
@@ -841,16 +851,50 @@ class Repository:
         present = sa.exists().where(variants.c.document_id == documents.c.id, variants.c.locale == locale)
         return sa.and_(documents.c.source_locale != locale, ~present)
 
-    async def count_documents(self, wanted: Sequence[DocumentFilter]) -> list[int]:
-        """How many documents match each of ``wanted`` (one query, one count per filter)."""
-        if not wanted:
-            return []
-        counts = [
-            sa.select(sa.func.count()).select_from(self._listed_documents(one).subquery()).scalar_subquery()
-            for one in wanted
-        ]
-        row = (await self.conn.execute(sa.select(*counts))).one()
-        return [int(count) for count in row]
+    async def site_status_counts(self, site_id: int, locales: Sequence[str]) -> SiteStatusCounts:
+        """How many documents of a site are in each list state, in one pass over its variants.
+
+        The rules of `DocumentFilter` for the site's documents (``site_ids=[site_id]``):
+        ``publication``, ``missing_locales=locales`` and ``source_moved``.
+        """
+        head = revisions.alias("counted_head")
+        source = variants.alias("counted_source")
+        translation = variants.c.locale != documents.c.source_locale
+
+        def flag(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+            return sa.func.max(sa.case((condition, 1), else_=0))
+
+        present = sa.func.sum(sa.case((sa.and_(translation, variants.c.locale.in_(list(locales))), 1), else_=0))
+        wanted = sa.case((documents.c.source_locale.in_(list(locales)), len(locales) - 1), else_=len(locales))
+        per_document = (
+            sa.select(
+                flag(variants.c.published_revision.is_not(None)).label("published"),
+                flag(sa.and_(variants.c.id.is_not(None), variants.c.published_revision.is_(None))).label("unpublished"),
+                flag(variants.c.head_revision > variants.c.published_revision).label("draft_ahead"),
+                sa.case((sa.func.coalesce(present, 0) < sa.func.max(wanted), 1), else_=0).label("missing"),
+                flag(
+                    sa.and_(
+                        translation,
+                        head.c.source_revision.is_not(None),
+                        head.c.source_revision != source.c.head_revision,
+                    )
+                ).label("source_moved"),
+            )
+            .select_from(
+                documents.outerjoin(variants, variants.c.document_id == documents.c.id)
+                .outerjoin(head, sa.and_(head.c.variant_id == variants.c.id, head.c.number == variants.c.head_revision))
+                .outerjoin(
+                    source,
+                    sa.and_(source.c.document_id == documents.c.id, source.c.locale == documents.c.source_locale),
+                )
+            )
+            .where(documents.c.site_id == site_id)
+            .group_by(documents.c.id)
+            .subquery("per_document")
+        )
+        columns = [sa.func.coalesce(sa.func.sum(column), 0) for column in per_document.c]
+        row = (await self.conn.execute(sa.select(*columns))).one()
+        return SiteStatusCounts(*(int(value) for value in row))
 
     async def listed_documents(self, wanted: DocumentFilter, after_id: int | None, limit: int) -> list[ListedDocument]:
         """Up to ``limit`` documents matching ``wanted``, by id after ``after_id``, with their variants' heads.

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import msgspec
-
 from schemas.blocks import Block
 from schemas.delivery import TranslationState
 from schemas.documents import (
@@ -216,38 +214,31 @@ async def status_counts(
 ) -> dict[DocumentStatus, int]:
     """How many of a site's pages each of ``statuses`` keeps (the list's own filters), without listing the site.
 
-    For a "needs attention" panel. The SQL counts what it decides exactly (publication states,
-    missing translations) in one query; for "translation outdated" it reads only the pages whose
-    translation names an older source revision, and compares their texts here as the list does.
+    For a "needs attention" panel. One aggregate query counts what the SQL decides exactly
+    (publication states, missing translations) and the candidates for "translation outdated";
+    only when there are some are those pages read and their texts compared, as the list does.
     """
     async with db.reading() as repo:
         chosen = await repo.site(site_key)
         if chosen is None:
             raise NotFound(Message(N_("site '{site}' does not exist"), site=site_key))
         principal.require(Action.READ_DRAFTS, site=chosen.key)
-        pages = DocumentFilter(site_ids=[chosen.id], fragments=False)
-        in_sql = {
-            status: _counted(pages, status, list(chosen.locales))
-            for status in dict.fromkeys(statuses)
-            if status != "translation-outdated"
+        counted = await repo.site_status_counts(chosen.id, chosen.locales)
+        counts: dict[DocumentStatus, int] = {
+            "published": counted.published,
+            "unpublished": counted.unpublished,
+            "draft-ahead": counted.draft_ahead,
+            "translation-missing": counted.missing,
+            "translation-outdated": 0,
         }
-        counts: dict[DocumentStatus, int] = dict(
-            zip(in_sql, await repo.count_documents(list(in_sql.values())), strict=True)
-        )
-        if "translation-outdated" in statuses:
-            counts["translation-outdated"] = await _outdated_count(repo, chosen, pages)
+        if "translation-outdated" in statuses and counted.source_moved:
+            counts["translation-outdated"] = await _outdated_count(repo, chosen)
     return {status: counts[status] for status in statuses}
 
 
-def _counted(pages: DocumentFilter, status: DocumentStatus, locales: list[str]) -> DocumentFilter:
-    if status == "translation-missing":
-        return msgspec.structs.replace(pages, missing_locales=locales)
-    return msgspec.structs.replace(pages, publication=status)
-
-
-async def _outdated_count(repo: Repository, site: Site, pages: DocumentFilter) -> int:
-    """The site's pages with an outdated translation: the SQL's candidates, checked on their texts."""
-    moved = msgspec.structs.replace(pages, source_moved=True)
+async def _outdated_count(repo: Repository, site: Site) -> int:
+    """The site's documents with an outdated translation: the SQL's candidates, checked on their texts."""
+    moved = DocumentFilter(site_ids=[site.id], fragments=False, source_moved=True)
     sites = {site.id: site}
     count = 0
     after: int | None = None
