@@ -6,6 +6,7 @@ Every method runs inside the caller's transaction; none commits.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -77,6 +78,51 @@ def _maybe_aware(value: dt.datetime | None) -> dt.datetime | None:
 _T = TypeVar("_T")
 _CHUNK = 500
 """Values per IN list: well under every engine's limit on bound parameters."""
+
+
+@functools.cache
+def _site_status_counts() -> sa.Select[Any]:
+    """The statement of `Repository.site_status_counts`, built once: building it costs more than SQLite's run."""
+    head = revisions.alias("counted_head")
+    source = variants.alias("counted_source")
+    translation = variants.c.locale != documents.c.source_locale
+    offered: sa.BindParameter[str] = sa.bindparam("locales", expanding=True)
+
+    def flag(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+        return sa.func.max(sa.case((condition, 1), else_=0))
+
+    present = sa.func.sum(sa.case((sa.and_(translation, variants.c.locale.in_(offered)), 1), else_=0))
+    wanted = sa.case(
+        (documents.c.source_locale.in_(offered), sa.bindparam("others", type_=sa.Integer)),
+        else_=sa.bindparam("all", type_=sa.Integer),
+    )
+    per_document = (
+        sa.select(
+            flag(variants.c.published_revision.is_not(None)).label("published"),
+            flag(sa.and_(variants.c.id.is_not(None), variants.c.published_revision.is_(None))).label("unpublished"),
+            flag(variants.c.head_revision > variants.c.published_revision).label("draft_ahead"),
+            sa.case((sa.func.coalesce(present, 0) < sa.func.max(wanted), 1), else_=0).label("missing"),
+            flag(
+                sa.and_(
+                    translation,
+                    head.c.source_revision.is_not(None),
+                    head.c.source_revision != source.c.head_revision,
+                )
+            ).label("source_moved"),
+        )
+        .select_from(
+            documents.outerjoin(variants, variants.c.document_id == documents.c.id)
+            .outerjoin(head, sa.and_(head.c.variant_id == variants.c.id, head.c.number == variants.c.head_revision))
+            .outerjoin(
+                source,
+                sa.and_(source.c.document_id == documents.c.id, source.c.locale == documents.c.source_locale),
+            )
+        )
+        .where(documents.c.site_id == sa.bindparam("site_id", type_=sa.Integer))
+        .group_by(documents.c.id)
+        .subquery("per_document")
+    )
+    return sa.select(*(sa.func.coalesce(sa.func.sum(column), 0) for column in per_document.c))
 
 
 def _chunks(values: Sequence[_T]) -> Iterable[list[_T]]:
@@ -857,43 +903,8 @@ class Repository:
         The rules of `DocumentFilter` for the site's documents (``site_ids=[site_id]``):
         ``publication``, ``missing_locales=locales`` and ``source_moved``.
         """
-        head = revisions.alias("counted_head")
-        source = variants.alias("counted_source")
-        translation = variants.c.locale != documents.c.source_locale
-
-        def flag(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
-            return sa.func.max(sa.case((condition, 1), else_=0))
-
-        present = sa.func.sum(sa.case((sa.and_(translation, variants.c.locale.in_(list(locales))), 1), else_=0))
-        wanted = sa.case((documents.c.source_locale.in_(list(locales)), len(locales) - 1), else_=len(locales))
-        per_document = (
-            sa.select(
-                flag(variants.c.published_revision.is_not(None)).label("published"),
-                flag(sa.and_(variants.c.id.is_not(None), variants.c.published_revision.is_(None))).label("unpublished"),
-                flag(variants.c.head_revision > variants.c.published_revision).label("draft_ahead"),
-                sa.case((sa.func.coalesce(present, 0) < sa.func.max(wanted), 1), else_=0).label("missing"),
-                flag(
-                    sa.and_(
-                        translation,
-                        head.c.source_revision.is_not(None),
-                        head.c.source_revision != source.c.head_revision,
-                    )
-                ).label("source_moved"),
-            )
-            .select_from(
-                documents.outerjoin(variants, variants.c.document_id == documents.c.id)
-                .outerjoin(head, sa.and_(head.c.variant_id == variants.c.id, head.c.number == variants.c.head_revision))
-                .outerjoin(
-                    source,
-                    sa.and_(source.c.document_id == documents.c.id, source.c.locale == documents.c.source_locale),
-                )
-            )
-            .where(documents.c.site_id == site_id)
-            .group_by(documents.c.id)
-            .subquery("per_document")
-        )
-        columns = [sa.func.coalesce(sa.func.sum(column), 0) for column in per_document.c]
-        row = (await self.conn.execute(sa.select(*columns))).one()
+        params = {"site_id": site_id, "locales": list(locales), "others": len(locales) - 1, "all": len(locales)}
+        row = (await self.conn.execute(_site_status_counts(), params)).one()
         return SiteStatusCounts(*(int(value) for value in row))
 
     async def listed_documents(self, wanted: DocumentFilter, after_id: int | None, limit: int) -> list[ListedDocument]:
