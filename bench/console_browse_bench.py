@@ -2,8 +2,9 @@
 
 Fills the demo database as ``bench/console_api_bench.py`` does (drafts ahead, outdated and
 missing translations among the pages), signs in through the console's form, then times, in
-process, each page ``--rounds`` times and prints p50 and p95. The site's page makes five calls
-of the document-list use case (the table, the shared fragments, three "needs attention" counts).
+process, each page ``--rounds`` times and prints p50 and p95. The site's page calls the
+document-list use case twice (the table, the shared fragments) and `status_counts` once (the
+"needs attention" panel).
 
     python -m bench.console_browse_bench --pages 500 --rounds 100
 """

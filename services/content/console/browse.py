@@ -46,11 +46,21 @@ BAD_FILTER = N_("These filters are not valid ({detail}). Choose them again in th
 
 
 @dataclass(frozen=True)
+class Cell:
+    """A document in one locale of the site: its status there, and the work the token may start on it."""
+
+    tag: str
+    entry: LocaleStatus | None
+    action: str | None
+    """``edit`` (the source), ``translate`` (another locale), or None when the token may do neither."""
+
+
+@dataclass(frozen=True)
 class Row:
-    """A document as the table shows it: its item, and its status in each locale of the site, in the site's order."""
+    """A document as the table shows it: its item, and a cell for each locale of the site, in the site's order."""
 
     item: DocumentListItem
-    statuses: list[tuple[str, LocaleStatus | None]]
+    statuses: list[Cell]
 
     @property
     def name(self) -> str:
@@ -69,11 +79,27 @@ class Attention:
     count: int
 
 
-def _rows(listed: DocumentList, locales: list[str]) -> list[Row]:
+def _rows(listed: DocumentList, locales: list[str], principal: Principal | None) -> list[Row]:
+    """The table's rows; what the token may start is asked once per (site, locale, source or not), not per cell."""
+    actions: dict[tuple[str | None, str, bool], str | None] = {}
+
+    def action(site: str | None, tag: str, is_source: bool) -> str | None:
+        key = (site, tag, is_source)
+        if key not in actions:
+            if principal is None:
+                actions[key] = None
+            elif is_source:
+                actions[key] = "edit" if principal.allows(Action.WRITE_SOURCE, site=site) else None
+            else:
+                allowed = principal.allows(Action.WRITE_TRANSLATION, site=site, locale=tag)
+                actions[key] = "translate" if allowed else None
+        return actions[key]
+
     rows = []
     for item in listed.items:
         by_locale = {entry.locale: entry for entry in item.locales}
-        rows.append(Row(item, [(tag, by_locale.get(tag)) for tag in locales]))
+        cells = [Cell(tag, by_locale.get(tag), action(item.site, tag, tag == item.source_locale)) for tag in locales]
+        rows.append(Row(item, cells))
     return rows
 
 
@@ -122,9 +148,10 @@ class BrowseController(SignedInController):
             query = DocumentQuery(site=site, limit=PAGE_SIZE)
         listed = await list_documents(db, principal, query)
         shared = await _shared_fragments(db, principal, query) if query.cursor is None else None
+        signed_in: Principal | None = getattr(request.state, "console_principal", None)
         context |= {
-            "rows": _rows(listed, found.locales),
-            "shared": _rows(shared, found.locales) if shared else [],
+            "rows": _rows(listed, found.locales, signed_in),
+            "shared": _rows(shared, found.locales, signed_in) if shared else [],
             "next_query": _next_query(params, listed.next_cursor, limit_given),
             "filtered": any(params[name] for name in FILTERS),
         }

@@ -6,6 +6,7 @@ Every method runs inside the caller's transaction; none commits.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -79,6 +80,142 @@ _CHUNK = 500
 """Values per IN list: well under every engine's limit on bound parameters."""
 
 
+@functools.cache
+def _site_status_counts() -> sa.Select[Any]:
+    """The statement of `Repository.site_status_counts`, built once: building it costs more than SQLite's run."""
+    head = revisions.alias("counted_head")
+    source = variants.alias("counted_source")
+    translation = variants.c.locale != documents.c.source_locale
+    offered: sa.BindParameter[str] = sa.bindparam("locales", expanding=True)
+
+    def flag(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+        return sa.func.max(sa.case((condition, 1), else_=0))
+
+    present = sa.func.sum(sa.case((sa.and_(translation, variants.c.locale.in_(offered)), 1), else_=0))
+    wanted = sa.case(
+        (documents.c.source_locale.in_(offered), sa.bindparam("others", type_=sa.Integer)),
+        else_=sa.bindparam("all", type_=sa.Integer),
+    )
+    per_document = (
+        sa.select(
+            flag(variants.c.published_revision.is_not(None)).label("published"),
+            flag(sa.and_(variants.c.id.is_not(None), variants.c.published_revision.is_(None))).label("unpublished"),
+            flag(variants.c.head_revision > variants.c.published_revision).label("draft_ahead"),
+            sa.case((sa.func.coalesce(present, 0) < sa.func.max(wanted), 1), else_=0).label("missing"),
+            flag(
+                sa.and_(
+                    translation,
+                    head.c.source_revision.is_not(None),
+                    head.c.source_revision != source.c.head_revision,
+                )
+            ).label("source_moved"),
+        )
+        .select_from(
+            documents.outerjoin(variants, variants.c.document_id == documents.c.id)
+            .outerjoin(head, sa.and_(head.c.variant_id == variants.c.id, head.c.number == variants.c.head_revision))
+            .outerjoin(
+                source,
+                sa.and_(source.c.document_id == documents.c.id, source.c.locale == documents.c.source_locale),
+            )
+        )
+        .where(documents.c.site_id == sa.bindparam("site_id", type_=sa.Integer))
+        .group_by(documents.c.id)
+        .subquery("per_document")
+    )
+    return sa.select(*(sa.func.coalesce(sa.func.sum(column), 0) for column in per_document.c))
+
+
+class _ListShape(NamedTuple):
+    """Which of `DocumentFilter`'s conditions a list query has: its statement is built once per shape."""
+
+    every_site: bool
+    of_sites: bool
+    fragments: bool
+    kind: bool
+    locale: bool
+    publication: str | None
+    source_moved: bool
+    missing: int | None
+    after: bool
+
+
+@functools.cache
+def _listed_statement(shape: _ListShape) -> sa.Select[Any]:
+    """The document list's query for one shape of filter, its values bound at execution (see `DocumentFilter`)."""
+    query = sa.select(documents, sites.c.key.label("site_key")).select_from(
+        documents.outerjoin(sites, sites.c.id == documents.c.site_id)
+    )
+    visible = []
+    if shape.every_site:
+        visible.append(documents.c.kind == "page")
+    elif shape.of_sites:
+        visible.append(documents.c.site_id.in_(sa.bindparam("site_ids", expanding=True)))
+    if shape.fragments:
+        visible.append(documents.c.kind == "fragment")
+    query = query.where(sa.or_(*visible) if visible else sa.false())
+    if shape.kind:
+        query = query.where(documents.c.kind == sa.bindparam("kind", type_=sa.String))
+    variant = variants.alias("listed_variant")
+    of_document = [variant.c.document_id == documents.c.id]
+    if shape.locale:
+        of_document.append(variant.c.locale == sa.bindparam("locale", type_=sa.String))
+    if shape.publication == "published":
+        of_document.append(variant.c.published_revision.is_not(None))
+    elif shape.publication == "unpublished":
+        of_document.append(variant.c.published_revision.is_(None))
+    elif shape.publication == "draft-ahead":
+        of_document.append(variant.c.published_revision.is_not(None))
+        of_document.append(variant.c.head_revision > variant.c.published_revision)
+    if shape.publication is not None:
+        query = query.where(sa.exists().where(*of_document))
+    if shape.source_moved:
+        source = variants.alias("listed_source")
+        head = revisions.alias("listed_head")
+        moved = (
+            sa.exists()
+            .select_from(
+                variant.join(
+                    head, sa.and_(head.c.variant_id == variant.c.id, head.c.number == variant.c.head_revision)
+                ).join(source, source.c.document_id == variant.c.document_id)
+            )
+            .where(*of_document)
+            .where(variant.c.locale != documents.c.source_locale, source.c.locale == documents.c.source_locale)
+            .where(head.c.source_revision.is_not(None), head.c.source_revision != source.c.head_revision)
+        )
+        query = query.where(moved)
+    if shape.missing is not None:
+        query = query.where(sa.or_(sa.false(), *(_missing_in(f"missing_{n}") for n in range(shape.missing))))
+    if shape.after:
+        query = query.where(documents.c.id > sa.bindparam("after_id", type_=sa.Integer))
+    chosen = query.order_by(documents.c.id).limit(sa.bindparam("limit", type_=sa.Integer)).subquery("listed")
+    head = revisions.alias("head")
+    return (
+        sa.select(
+            chosen,
+            variants.c.id.label("variant_id"),
+            variants.c.locale,
+            variants.c.head_revision,
+            variants.c.published_revision,
+            variants.c.published_at,
+            head.c.title,
+            head.c.source_revision,
+        )
+        .select_from(
+            chosen.outerjoin(variants, variants.c.document_id == chosen.c.id).outerjoin(
+                head, sa.and_(head.c.variant_id == variants.c.id, head.c.number == variants.c.head_revision)
+            )
+        )
+        .order_by(chosen.c.id, variants.c.locale)
+    )
+
+
+def _missing_in(parameter: str) -> sa.ColumnElement[bool]:
+    """No variant in the locale bound to ``parameter``, which is not the document's source locale."""
+    locale = sa.bindparam(parameter, type_=sa.String)
+    present = sa.exists().where(variants.c.document_id == documents.c.id, variants.c.locale == locale)
+    return sa.and_(documents.c.source_locale != locale, ~present)
+
+
 def _chunks(values: Sequence[_T]) -> Iterable[list[_T]]:
     for start in range(0, len(values), _CHUNK):
         yield list(values[start : start + _CHUNK])
@@ -119,6 +256,16 @@ class ListedDocument(NamedTuple):
     heads: dict[str, VariantHead]
 
 
+class SiteStatusCounts(NamedTuple):
+    """How many documents of a site each SQL-side list filter keeps (``source_moved``: candidates to check)."""
+
+    published: int
+    unpublished: int
+    draft_ahead: int
+    missing: int
+    source_moved: int
+
+
 class DocumentFilter(msgspec.Struct, frozen=True):
     """The SQL side of the document list's filters.
 
@@ -126,7 +273,9 @@ class DocumentFilter(msgspec.Struct, frozen=True):
     keeps documents with a variant (in ``locale``, when given) that is ``published`` (has a live
     revision), ``unpublished`` (has a head, no live revision) or ``draft-ahead`` (head newer than
     live); ``source_moved`` keeps documents with a translation (in ``locale``) whose head names an
-    older source revision than the source's head (the text check is the caller's).
+    older source revision than the source's head (the text check is the caller's);
+    ``missing_locales`` keeps documents with no variant in one of these locales, other than
+    their source locale (a translation missing).
     """
 
     site_ids: list[int] | None
@@ -135,6 +284,7 @@ class DocumentFilter(msgspec.Struct, frozen=True):
     locale: str | None = None
     publication: str | None = None
     source_moved: bool = False
+    missing_locales: list[str] | None = None
 
 
 class OutboxRow(msgspec.Struct, frozen=True):
@@ -789,76 +939,36 @@ class Repository:
 
     # -- the document list ------------------------------------------------------------
 
-    def _listed_documents(self, wanted: DocumentFilter) -> sa.Select[Any]:
-        query = self._documents_query()
-        visible = []
-        if wanted.site_ids is None:
-            visible.append(documents.c.kind == "page")
-        elif wanted.site_ids:
-            visible.append(documents.c.site_id.in_(wanted.site_ids))
-        if wanted.fragments:
-            visible.append(documents.c.kind == "fragment")
-        query = query.where(sa.or_(*visible) if visible else sa.false())
-        if wanted.kind is not None:
-            query = query.where(documents.c.kind == wanted.kind)
-        variant = variants.alias("listed_variant")
-        of_document = [variant.c.document_id == documents.c.id]
-        if wanted.locale is not None:
-            of_document.append(variant.c.locale == wanted.locale)
-        if wanted.publication == "published":
-            of_document.append(variant.c.published_revision.is_not(None))
-        elif wanted.publication == "unpublished":
-            of_document.append(variant.c.published_revision.is_(None))
-        elif wanted.publication == "draft-ahead":
-            of_document.append(variant.c.published_revision.is_not(None))
-            of_document.append(variant.c.head_revision > variant.c.published_revision)
-        if wanted.publication is not None:
-            query = query.where(sa.exists().where(*of_document))
-        if wanted.source_moved:
-            source = variants.alias("listed_source")
-            head = revisions.alias("listed_head")
-            moved = (
-                sa.exists()
-                .select_from(
-                    variant.join(
-                        head, sa.and_(head.c.variant_id == variant.c.id, head.c.number == variant.c.head_revision)
-                    ).join(source, source.c.document_id == variant.c.document_id)
-                )
-                .where(*of_document)
-                .where(variant.c.locale != documents.c.source_locale, source.c.locale == documents.c.source_locale)
-                .where(head.c.source_revision.is_not(None), head.c.source_revision != source.c.head_revision)
-            )
-            query = query.where(moved)
-        return query
+    async def site_status_counts(self, site_id: int, locales: Sequence[str]) -> SiteStatusCounts:
+        """How many documents of a site are in each list state, in one pass over its variants.
+
+        The rules of `DocumentFilter` for the site's documents (``site_ids=[site_id]``):
+        ``publication``, ``missing_locales=locales`` and ``source_moved``.
+        """
+        params = {"site_id": site_id, "locales": list(locales), "others": len(locales) - 1, "all": len(locales)}
+        row = (await self.conn.execute(_site_status_counts(), params)).one()
+        return SiteStatusCounts(*(int(value) for value in row))
 
     async def listed_documents(self, wanted: DocumentFilter, after_id: int | None, limit: int) -> list[ListedDocument]:
         """Up to ``limit`` documents matching ``wanted``, by id after ``after_id``, with their variants' heads.
 
         One query: the documents, their variants and each head's title and source revision.
         """
-        query = self._listed_documents(wanted).order_by(documents.c.id).limit(limit)
-        if after_id is not None:
-            query = query.where(documents.c.id > after_id)
-        chosen = query.subquery("listed")
-        head = revisions.alias("head")
-        rows = await self.conn.execute(
-            sa.select(
-                chosen,
-                variants.c.id.label("variant_id"),
-                variants.c.locale,
-                variants.c.head_revision,
-                variants.c.published_revision,
-                variants.c.published_at,
-                head.c.title,
-                head.c.source_revision,
-            )
-            .select_from(
-                chosen.outerjoin(variants, variants.c.document_id == chosen.c.id).outerjoin(
-                    head, sa.and_(head.c.variant_id == variants.c.id, head.c.number == variants.c.head_revision)
-                )
-            )
-            .order_by(chosen.c.id, variants.c.locale)
+        shape = _ListShape(
+            every_site=wanted.site_ids is None,
+            of_sites=bool(wanted.site_ids),
+            fragments=wanted.fragments,
+            kind=wanted.kind is not None,
+            locale=wanted.locale is not None,
+            publication=wanted.publication,
+            source_moved=wanted.source_moved,
+            missing=None if wanted.missing_locales is None else len(wanted.missing_locales),
+            after=after_id is not None,
         )
+        params: dict[str, Any] = {"site_ids": wanted.site_ids or [], "kind": wanted.kind, "locale": wanted.locale}
+        params |= {f"missing_{n}": tag for n, tag in enumerate(wanted.missing_locales or [])}
+        params |= {"after_id": after_id, "limit": limit}
+        rows = await self.conn.execute(_listed_statement(shape), params)
         listed: dict[int, ListedDocument] = {}
         for row in rows:
             entry = listed.get(row.id)

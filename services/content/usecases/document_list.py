@@ -60,6 +60,7 @@ async def list_documents(db: Database, principal: Principal, query: DocumentQuer
             visible = [site for site in visible if locale in site.locales]
         every_site = query.site is None and locale is None and len(visible) == len(sites) and principal.sites is None
         status = query.status
+        missing = _missing_locales(visible[0] if query.site is not None else None, locale)
         wanted = DocumentFilter(
             site_ids=None if every_site else [site.id for site in visible],
             fragments=fragments and query.kind != "page",
@@ -67,8 +68,13 @@ async def list_documents(db: Database, principal: Principal, query: DocumentQuer
             locale=locale,
             publication=status if status in ("published", "unpublished", "draft-ahead") else None,
             source_moved=status == "translation-outdated",
+            missing_locales=missing if status == "translation-missing" else None,
         )
-        decided_here = query.q is not None or status in ("translation-outdated", "translation-missing")
+        decided_here = (
+            query.q is not None
+            or status == "translation-outdated"
+            or (status == "translation-missing" and missing is None)
+        )
         batch_size = max(query.limit + 1, _SCAN) if decided_here else query.limit + 1
         matched: list[ListedDocument] = []
         after = query.cursor
@@ -90,6 +96,18 @@ async def list_documents(db: Database, principal: Principal, query: DocumentQuer
     items = [_item(listed, sites, texts, locale) for listed in shown]
     more = len(matched) > query.limit
     return DocumentList(items=items, next_cursor=items[-1].id if more and items else None)
+
+
+def _missing_locales(site: Site | None, locale: str | None) -> list[str] | None:
+    """The locales whose lack the SQL can check for "translation missing", when it decides it exactly.
+
+    With a locale, that locale (every listed site offers it; a fragment lacking it shows it
+    missing); for one site, its locales. Across sites without a locale, each site offers its
+    own: decided here.
+    """
+    if locale is not None:
+        return [locale]
+    return list(site.locales) if site is not None else None
 
 
 def _translated_pair(listed: ListedDocument, head: VariantHead) -> tuple[int, int] | None:
@@ -194,30 +212,43 @@ def _matches(item: DocumentListItem, status: DocumentStatus | None, locale: str 
 async def status_counts(
     db: Database, principal: Principal, site_key: str, statuses: Sequence[DocumentStatus]
 ) -> dict[DocumentStatus, int]:
-    """How many of a site's pages each of ``statuses`` keeps (the list's own filters), in one pass over the site.
+    """How many of a site's pages each of ``statuses`` keeps (the list's own filters), without listing the site.
 
-    For a "needs attention" panel: one scan of the site instead of one `list_documents` per
-    status, each of which may read the whole site (the filters decided here scan in batches).
+    For a "needs attention" panel. One aggregate query counts what the SQL decides exactly
+    (publication states, missing translations) and the candidates for "translation outdated";
+    only when there are some are those pages read and their texts compared, as the list does.
     """
     async with db.reading() as repo:
-        sites = {site.id: site for site in await repo.list_sites()}
-        chosen = next((site for site in sites.values() if site.key == site_key), None)
+        chosen = await repo.site(site_key)
         if chosen is None:
             raise NotFound(Message(N_("site '{site}' does not exist"), site=site_key))
         principal.require(Action.READ_DRAFTS, site=chosen.key)
-        wanted = DocumentFilter(site_ids=[chosen.id], fragments=False)
-        counts: dict[DocumentStatus, int] = dict.fromkeys(statuses, 0)
-        after: int | None = None
-        while True:
-            batch = await repo.listed_documents(wanted, after, _SCAN)
-            texts = await _source_texts(repo, batch)
-            for listed in batch:
-                item = _item(listed, sites, texts, None)
-                for status in statuses:
-                    counts[status] += _matches(item, status, None)
-            if len(batch) < _SCAN:
-                return counts
-            after = batch[-1].document.id
+        counted = await repo.site_status_counts(chosen.id, chosen.locales)
+        counts: dict[DocumentStatus, int] = {
+            "published": counted.published,
+            "unpublished": counted.unpublished,
+            "draft-ahead": counted.draft_ahead,
+            "translation-missing": counted.missing,
+            "translation-outdated": 0,
+        }
+        if "translation-outdated" in statuses and counted.source_moved:
+            counts["translation-outdated"] = await _outdated_count(repo, chosen)
+    return {status: counts[status] for status in statuses}
+
+
+async def _outdated_count(repo: Repository, site: Site) -> int:
+    """The site's documents with an outdated translation: the SQL's candidates, checked on their texts."""
+    moved = DocumentFilter(site_ids=[site.id], fragments=False, source_moved=True)
+    sites = {site.id: site}
+    count = 0
+    after: int | None = None
+    while True:
+        batch = await repo.listed_documents(moved, after, _SCAN)
+        texts = await _source_texts(repo, batch)
+        count += sum(_matches(_item(listed, sites, texts, None), "translation-outdated", None) for listed in batch)
+        if len(batch) < _SCAN:
+            return count
+        after = batch[-1].document.id
 
 
 __all__ = ["list_documents", "status_counts"]
