@@ -26,14 +26,12 @@ from litestar.response import Redirect, Template
 from markupsafe import Markup
 
 from schemas.blocks import Block
-from schemas.diffs import RevisionDiff
 from schemas.documents import DocumentCreate, DocumentOut, DocumentQuery, PreviewRequest, RevisionCreate
 from schemas.sites import SiteOut
 from services.content.console.controllers import SignedInController
 from services.content.console.forms import EditorForm, NewDocumentForm, PreviewForm
 from services.content.console.templating import page
 from services.content.domain.access import Action, Principal
-from services.content.domain.content import block_text
 from services.content.domain.errors import DomainError, LocaleNotOnSite, NotFound, StaleBase
 from services.content.domain.facts import GLOBAL_SCOPE
 from services.content.domain.formatting import format_fact
@@ -46,8 +44,9 @@ from services.content.usecases.delivery import Delivery
 from services.content.usecases.document_list import list_documents
 from services.content.usecases.documents import checked_locale, create_document, get_document
 from services.content.usecases.facts import list_facts
-from services.content.usecases.revisions import create_revision, diff, get_revision, rebased_edit
+from services.content.usecases.revisions import create_revision, get_revision, rebased_edit
 from services.content.usecases.sites import get_site, sites_for
+from services.content.usecases.variant_timeline import Comparison, compare_revisions
 
 UNREADABLE = N_("This edit could not be read: {problem}. Correct it and save again; your text is still in the form.")
 REBASED = N_("Your edit is now based on revision {head}, the latest. Check it against the changes above, then save.")
@@ -146,17 +145,17 @@ def _payload(title: str, blocks: list[Block], base: int | None, source: int | No
     return msgspec.json.encode(body).decode()
 
 
-def _diff_lines(changes: RevisionDiff, old: dict[str, Block], new: dict[str, Block]) -> list[DiffLine]:
+def _diff_lines(comparison: Comparison) -> list[DiffLine]:
     lines: list[DiffLine] = []
-    for change in changes.blocks:
+    for change in comparison.diff.blocks:
         words: list[tuple[str, str]]
         if change.words is not None:
             words = [(word.op, word.text) for word in change.words]
-        elif change.change == "removed" and change.block_id in old:
-            words = [("delete", block_text(old[change.block_id]))]
-        elif change.block_id in new:
+        elif change.change == "removed" and change.block_id in comparison.old_texts:
+            words = [("delete", comparison.old_texts[change.block_id])]
+        elif change.block_id in comparison.new_texts:
             op: str = "insert" if change.change == "added" else "equal"
-            words = [(op, block_text(new[change.block_id]))]
+            words = [(op, comparison.new_texts[change.block_id])]
         else:
             words = []
         lines.append(DiffLine(change.change, change.block_type, change.block_id, words))
@@ -318,11 +317,9 @@ class EditorController(SignedInController):
         lines: list[DiffLine] = []
         title_words: list[tuple[str, str]] = []
         if head is not None and base is not None and base < head:
-            changes = await diff(db, principal, document_id, locale, base, head)
-            old = await get_revision(db, principal, document_id, locale, base)
-            new = await get_revision(db, principal, document_id, locale, head)
-            lines = _diff_lines(changes, _by_id(old.blocks), _by_id(new.blocks))
-            title_words = [(word.op, word.text) for word in changes.title_words or []]
+            comparison = await compare_revisions(db, principal, document_id, locale, base, head)
+            lines = _diff_lines(comparison)
+            title_words = [(word.op, word.text) for word in comparison.diff.title_words or []]
             sentence = Message(CONFLICT, head=head, base=base)
         else:
             sentence = Message(CONFLICT_NEW, head=head or 0)
@@ -403,10 +400,6 @@ class EditorController(SignedInController):
                 else:
                     return Redirect(f"/console/documents/{created.id}/{created.source_locale}/edit", status_code=303)
         return page(request, "new_document.html", {"site": site, "error": error, "form": data}, status)
-
-
-def _by_id(blocks: list[Block]) -> dict[str, Block]:
-    return {block.id: block for block in blocks if block.id}
 
 
 async def _visible_site(db: Database, principal: Principal, site_key: FromPath[str]) -> SiteOut:
